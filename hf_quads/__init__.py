@@ -1,0 +1,38 @@
+"""hf-quads: compress speech models inside the Hugging Face ecosystem.
+
+Quantized distillation (QUADS) and iterative layer pruning with QLoRA and
+knowledge distillation, as drop-in pieces for ``transformers.Trainer``.
+Public names are imported lazily so ``import hf_quads`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0.dev0"
+
+_LAZY: dict[str, str] = {
+    "AudioDecodeError": "hf_quads.errors",
+    "DatasetFormatError": "hf_quads.errors",
+    "HfQuadsError": "hf_quads.errors",
+    "load_audio": "hf_quads.data",
+    "prepare_features": "hf_quads.data",
+    "load_fsc": "hf_quads.data",
+    "load_slurp": "hf_quads.data",
+    "load_covost": "hf_quads.data",
+    "load_mustc": "hf_quads.data",
+    "FSC_INTENTS": "hf_quads.data",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'hf_quads' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

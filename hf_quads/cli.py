@@ -1,0 +1,79 @@
+"""The ``hf-quads`` command line.
+
+Each command lives in ``hf_quads/commands/<name>.py`` and exposes ``Arguments`` (a
+dataclass that ``HfArgumentParser`` turns into options), ``run(args) -> int``,
+a one-line ``HELP`` and optionally ``POSITIONAL``: the field names that may be
+given as leading positional words (``hf-quads profile DIR``). This module only
+finds the command, parses its options and calls it; commands are imported lazily
+so ``hf-quads --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+#: Command words -> module that implements them.
+COMMANDS: dict[tuple[str, ...], str] = {
+    ("data", "synth"): "hf_quads.commands.data_synth",
+    ("profile",): "hf_quads.commands.profile",
+}
+
+
+def _usage() -> str:
+    lines = ["usage: hf-quads <command> [options]", "", "commands:"]
+    for words, module_name in COMMANDS.items():
+        help_text = getattr(importlib.import_module(module_name), "HELP", "")
+        lines.append(f"  {' '.join(words):<14} {help_text}")
+    lines += ["", "Run `hf-quads <command> --help` for the options of one command."]
+    return "\n".join(lines)
+
+
+def _find_command(argv: Sequence[str]) -> tuple[tuple[str, ...], ModuleType] | None:
+    for words in sorted(COMMANDS, key=len, reverse=True):
+        if tuple(argv[: len(words)]) == words:
+            return words, importlib.import_module(COMMANDS[words])
+    return None
+
+
+def _positional_to_options(module: ModuleType, rest: list[str]) -> list[str]:
+    """Rewrite leading positional words into ``--field value`` for HfArgumentParser."""
+    names = list(getattr(module, "POSITIONAL", ()))
+    out: list[str] = []
+    while rest and names and not rest[0].startswith("-"):
+        out += [f"--{names.pop(0)}", rest.pop(0)]
+    return out + rest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hf-quads`` console script."""
+    from transformers import HfArgumentParser
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from . import __version__
+
+        print(f"hf-quads {__version__}")
+        return 0
+    found = _find_command(argv)
+    if found is None:
+        print(f"hf-quads: unknown command {' '.join(argv[:2])!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    words, module = found
+    parser = HfArgumentParser(
+        module.Arguments,
+        prog=f"hf-quads {' '.join(words)}",
+        description=getattr(module, "DESCRIPTION", module.HELP),
+    )
+    rest = _positional_to_options(module, argv[len(words) :])
+    (args,) = parser.parse_args_into_dataclasses(args=rest)
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One module per ``hf-quads`` command; see :mod:`hf_quads.cli`."""

@@ -1,0 +1,21 @@
+"""Speech data: audio decoding, dataset loaders for the real layouts, synthetic corpora."""
+
+from .audio import feature_map_fn, load_audio, prepare_features
+from .fsc import FSC_INTENT_TRIPLES, FSC_INTENTS, fsc_intent_name, load_fsc
+from .slurp import load_slurp, slurp_entities, slurp_intent
+from .translation import load_covost, load_mustc
+
+__all__ = [
+    "FSC_INTENTS",
+    "FSC_INTENT_TRIPLES",
+    "feature_map_fn",
+    "fsc_intent_name",
+    "load_audio",
+    "load_covost",
+    "load_fsc",
+    "load_mustc",
+    "load_slurp",
+    "prepare_features",
+    "slurp_entities",
+    "slurp_intent",
+]

@@ -1,0 +1,151 @@
+"""Audio decoding and feature preparation.
+
+Decoding goes through soundfile (libsndfile bundled in its wheels) and resampling
+through soxr, so no FFmpeg or torchcodec is needed. Every waveform leaves here as
+mono float32 at the requested rate, or an :class:`AudioDecodeError` names the file
+and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from ..errors import AudioDecodeError
+
+AudioLike = str | os.PathLike | np.ndarray
+
+
+def load_audio(
+    path: str | os.PathLike,
+    sampling_rate: int = 16_000,
+    *,
+    offset: float = 0.0,
+    duration: float | None = None,
+) -> np.ndarray:
+    """Decode ``path`` to a mono float32 waveform at ``sampling_rate``.
+
+    ``offset`` and ``duration`` (seconds) select a segment, as MuST-C manifests need.
+    Channels are averaged; the result is resampled with soxr when the file's rate
+    differs.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise AudioDecodeError(f"{path}: audio file does not exist")
+    if os.path.getsize(path) == 0:
+        raise AudioDecodeError(f"{path}: audio file is empty (0 bytes)")
+    try:
+        info = sf.info(path)
+        start = round(offset * info.samplerate)
+        stop = None if duration is None else start + round(duration * info.samplerate)
+        if start > info.frames or (stop is not None and stop > info.frames + 1):
+            raise AudioDecodeError(
+                f"{path}: segment offset={offset}s duration={duration}s lies outside the "
+                f"file ({info.frames / info.samplerate:.3f}s long)"
+            )
+        data, file_rate = sf.read(path, start=start, stop=stop, dtype="float32", always_2d=True)
+    except AudioDecodeError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise AudioDecodeError(f"{path}: cannot decode audio ({err})") from err
+    if data.shape[0] == 0:
+        raise AudioDecodeError(f"{path}: audio has zero length (no samples)")
+    wave = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    if not np.isfinite(wave).all():
+        raise AudioDecodeError(f"{path}: audio contains NaN or infinite samples")
+    if file_rate != sampling_rate:
+        wave = soxr.resample(wave, file_rate, sampling_rate, quality="HQ").astype(np.float32)
+    return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+def _as_waveform(item: AudioLike | dict, sampling_rate: int) -> np.ndarray:
+    if isinstance(item, dict):  # datasets' Audio(decode=False) cell or a decoded one
+        if item.get("array") is not None:
+            return _check_array(np.asarray(item["array"]), item.get("sampling_rate"), sampling_rate)
+        path = item.get("path") or item.get("audio")
+        return load_audio(
+            path, sampling_rate, offset=item.get("offset") or 0.0, duration=item.get("duration")
+        )
+    if isinstance(item, np.ndarray):
+        return _check_array(item, sampling_rate, sampling_rate)
+    return load_audio(item, sampling_rate)
+
+
+def _check_array(wave: np.ndarray, rate: int | None, sampling_rate: int) -> np.ndarray:
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim == 2:
+        wave = wave.mean(axis=0 if wave.shape[0] < wave.shape[1] else 1)
+    if wave.ndim != 1 or wave.size == 0:
+        raise AudioDecodeError(
+            f"in-memory audio: expected a non-empty 1-D waveform, got shape {wave.shape}"
+        )
+    if not np.isfinite(wave).all():
+        raise AudioDecodeError("in-memory audio: contains NaN or infinite samples")
+    if rate is not None and rate != sampling_rate:
+        wave = soxr.resample(wave, rate, sampling_rate, quality="HQ").astype(np.float32)
+    return wave
+
+
+def prepare_features(
+    audio: Sequence[AudioLike | dict],
+    feature_extractor: Any,
+    *,
+    max_seconds: float | None = None,
+    return_tensors: str | None = "np",
+) -> Any:
+    """Turn a batch of audio into model inputs.
+
+    Items may be paths, 1-D arrays, ``datasets`` audio cells (``{"path"}`` or
+    ``{"array", "sampling_rate"}``) or segment dicts ``{"audio", "offset", "duration"}``
+    (MuST-C rows).
+
+    Works with any Hugging Face feature extractor: log-mel ones (Whisper) are padded
+    to the extractor's fixed window, raw-waveform ones (wav2vec2, HuBERT) to the
+    longest clip of the batch with an attention mask. ``max_seconds`` cuts each clip
+    before extraction. Arrays are taken to be at the extractor's sampling rate.
+    """
+    rate = int(feature_extractor.sampling_rate)
+    waves = [_as_waveform(item, rate) for item in audio]
+    if max_seconds is not None:
+        if max_seconds <= 0:
+            raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+        limit = round(max_seconds * rate)
+        waves = [w[:limit] for w in waves]
+    log_mel = "input_features" in getattr(feature_extractor, "model_input_names", ())
+    kwargs: dict[str, Any] = {"sampling_rate": rate, "return_tensors": return_tensors}
+    if log_mel:
+        kwargs["padding"] = "max_length"
+    else:
+        kwargs["padding"] = "longest"
+        kwargs["return_attention_mask"] = True
+    return feature_extractor(waves, **kwargs)
+
+
+def feature_map_fn(
+    feature_extractor: Any,
+    *,
+    audio_column: str = "audio",
+    label_column: str | None = "label",
+    max_seconds: float | None = None,
+) -> Callable[[dict[str, list]], dict[str, Any]]:
+    """A function for ``Dataset.map(fn, batched=True)`` that adds model inputs to each row.
+
+    Labels (if ``label_column`` is present) are copied to ``labels``, the name
+    ``transformers`` models expect.
+    """
+
+    def fn(batch: dict[str, list]) -> dict[str, Any]:
+        features = prepare_features(
+            batch[audio_column], feature_extractor, max_seconds=max_seconds, return_tensors=None
+        )
+        out = {key: list(value) for key, value in features.items()}
+        if label_column is not None and label_column in batch:
+            out["labels"] = list(batch[label_column])
+        return out
+
+    return fn

@@ -1,0 +1,39 @@
+"""Shared test set-up: offline, seeded, small thread count, and paths to shared data."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The team's shared folder beside the checkout (absent on some machines).
+SHARED_DIR = REPO_ROOT.parent / "shared"
+SLURP_DEVEL = SHARED_DIR / "data" / "slurp" / "devel.jsonl"
+
+torch.set_flush_denormal(True)
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture
+def slurp_devel_path() -> Path:
+    """The real SLURP devel annotations (text only), or a skip where ../shared is absent."""
+    if not SLURP_DEVEL.is_file():
+        pytest.skip(f"real SLURP devel annotations not found at {SLURP_DEVEL}")
+    return SLURP_DEVEL
