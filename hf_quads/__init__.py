@@ -23,6 +23,8 @@ _LAZY: dict[str, str] = {
     "load_covost": "hf_quads.data",
     "load_mustc": "hf_quads.data",
     "FSC_INTENTS": "hf_quads.data",
+    "load_metric": "hf_quads.metrics",
+    "make_compute_metrics": "hf_quads.metrics",
 }
 
 __all__ = ["__version__", *_LAZY]

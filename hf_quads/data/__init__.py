@@ -2,7 +2,7 @@
 
 from .audio import feature_map_fn, load_audio, prepare_features
 from .fsc import FSC_INTENT_TRIPLES, FSC_INTENTS, fsc_intent_name, load_fsc
-from .slurp import load_slurp, slurp_entities, slurp_intent
+from .slurp import load_slurp, slurp_intent
 from .translation import load_covost, load_mustc
 
 __all__ = [
@@ -16,6 +16,5 @@ __all__ = [
     "load_mustc",
     "load_slurp",
     "prepare_features",
-    "slurp_entities",
     "slurp_intent",
 ]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import DatasetFormatError
+from ..metrics.slurp import MetricInputError, gold_entities
 
 SLURP_SPLIT_FILES: dict[str, str] = {
     "train": "train.jsonl",
@@ -43,20 +44,6 @@ Recordings = Literal["headset", "far_field", "both"]
 def slurp_intent(record: dict) -> str:
     """The intent label of a SLURP record: ``scenario_action``."""
     return f"{record['scenario']}_{record['action']}"
-
-
-def slurp_entities(record: dict) -> list[dict[str, str]]:
-    """The record's entities as ``{"type", "filler"}``, fillers joined from token surfaces.
-
-    SLURP annotates an entity as the list of token ids it covers (``span``); the
-    filler is those tokens' surfaces joined by spaces, the form the official scorer
-    compares predictions with.
-    """
-    surfaces = {tok["id"]: tok["surface"] for tok in record["tokens"]}
-    return [
-        {"type": ent["type"], "filler": " ".join(surfaces[i] for i in ent["span"])}
-        for ent in record["entities"]
-    ]
 
 
 def is_headset(file_name: str) -> bool:
@@ -99,12 +86,9 @@ def read_slurp_jsonl(
                     f"{jsonl_path}, line {line_no}: missing field(s) {missing}"
                 )
             try:
-                entities = slurp_entities(record)
-            except KeyError as err:
-                raise DatasetFormatError(
-                    f"{jsonl_path}, line {line_no}: entity span refers to token id {err} "
-                    f"which is not in 'tokens'"
-                ) from err
+                entities = gold_entities(record)
+            except MetricInputError as err:
+                raise DatasetFormatError(f"{jsonl_path}, line {line_no}: {err}") from err
             for rec in record["recordings"]:
                 headset = is_headset(rec["file"])
                 if (recordings == "headset" and not headset) or (
