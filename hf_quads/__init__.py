@@ -23,6 +23,8 @@ _LAZY: dict[str, str] = {
     "load_covost": "hf_quads.data",
     "load_mustc": "hf_quads.data",
     "FSC_INTENTS": "hf_quads.data",
+    "synthesize_fsc_corpus": "hf_quads.data.synth",
+    "synthesize_st_corpus": "hf_quads.data.synth",
     "load_metric": "hf_quads.metrics",
     "make_compute_metrics": "hf_quads.metrics",
 }

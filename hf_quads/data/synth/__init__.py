@@ -1,0 +1,62 @@
+"""Synthetic speech corpora through espeak-ng (the pip-installed ``espeakng-loader`` build).
+
+Two corpora, both in the layout of a real dataset so the real loaders read them:
+
+- :func:`synthesize_fsc_corpus`: Fluent Speech Commands layout, the 31 FSC intents
+  with eight hand-written phrasings each (:data:`FSC_PHRASINGS`);
+- :func:`synthesize_st_corpus`: CoVoST 2 layout, English commands with hand-written
+  German translations (:data:`ST_SENTENCE_PAIRS`).
+
+Speakers are espeak-ng voice x variant x rate x pitch combinations; the splits are
+speaker-disjoint and the validation and test speakers use variants never heard in
+training. Everything follows from the seed: the same seed gives byte-identical
+files whatever the number of worker processes. ``hf-quads data synth`` is the
+command-line front end.
+"""
+
+from .corpus import (
+    DEFAULT_PHRASINGS_PER_INTENT,
+    DEFAULT_SENTENCES_PER_SPEAKER,
+    DEFAULT_SPEAKERS,
+    MARKER_FILE,
+    ST_SPLIT_FILES,
+    CorpusPlan,
+    CorpusStats,
+    PlannedUtterance,
+    SynthConfigError,
+    plan_fsc_corpus,
+    plan_st_corpus,
+    synthesize_fsc_corpus,
+    synthesize_st_corpus,
+)
+from .espeak import ENGLISH_VOICES, Espeak, EspeakError, UnknownVoiceError, list_variants
+from .fsc_phrasings import FSC_PHRASINGS
+from .speakers import SPLITS, VARIANT_FAMILIES, Speaker, partition_variants
+from .st_phrasings import ST_SENTENCE_PAIRS
+
+__all__ = [
+    "DEFAULT_PHRASINGS_PER_INTENT",
+    "DEFAULT_SENTENCES_PER_SPEAKER",
+    "DEFAULT_SPEAKERS",
+    "ENGLISH_VOICES",
+    "FSC_PHRASINGS",
+    "MARKER_FILE",
+    "SPLITS",
+    "ST_SENTENCE_PAIRS",
+    "ST_SPLIT_FILES",
+    "VARIANT_FAMILIES",
+    "CorpusPlan",
+    "CorpusStats",
+    "Espeak",
+    "EspeakError",
+    "PlannedUtterance",
+    "Speaker",
+    "SynthConfigError",
+    "UnknownVoiceError",
+    "list_variants",
+    "partition_variants",
+    "plan_fsc_corpus",
+    "plan_st_corpus",
+    "synthesize_fsc_corpus",
+    "synthesize_st_corpus",
+]
