@@ -26,6 +26,8 @@ _LAZY: dict[str, str] = {
     "synthesize_fsc_corpus": "hf_quads.data.synth",
     "synthesize_st_corpus": "hf_quads.data.synth",
     "load_metric": "hf_quads.metrics",
+    "profile_model": "hf_quads.profile",
+    "profile_model_dir": "hf_quads.profile",
     "make_compute_metrics": "hf_quads.metrics",
 }
 

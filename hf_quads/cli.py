@@ -10,6 +10,7 @@ so ``hf-quads --help`` stays fast.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 from collections.abc import Sequence
@@ -20,6 +21,10 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("data", "synth"): "hf_quads.commands.data_synth",
     ("profile",): "hf_quads.commands.profile",
 }
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keep the paragraphs of a command's description and show option defaults."""
 
 
 def _usage() -> str:
@@ -69,10 +74,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         module.Arguments,
         prog=f"hf-quads {' '.join(words)}",
         description=getattr(module, "DESCRIPTION", module.HELP),
+        formatter_class=_HelpFormatter,
     )
     rest = _positional_to_options(module, argv[len(words) :])
     (args,) = parser.parse_args_into_dataclasses(args=rest)
-    return int(module.run(args) or 0)
+    from .errors import HfQuadsError
+
+    try:
+        return int(module.run(args) or 0)
+    except HfQuadsError as err:  # bad input the user can fix: a message, not a traceback
+        print(f"hf-quads {' '.join(words)}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,51 @@
+"""The ``hf-quads`` entry point: command discovery, help, errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hf_quads import __version__
+from hf_quads.cli import COMMANDS, main
+
+
+def test_help_lists_every_command(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for words in COMMANDS:
+        assert " ".join(words) in out
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_unknown_command(capsys):
+    assert main(["frobnicate"]) == 2
+    assert "unknown command 'frobnicate'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("words", list(COMMANDS))
+def test_every_command_has_help(words, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([*words, "--help"])
+    assert info.value.code == 0
+    assert f"hf-quads {' '.join(words)}" in capsys.readouterr().out
+
+
+def test_bad_input_is_a_message_not_a_traceback(tmp_path, capsys):
+    (tmp_path / "foreign.txt").write_text("not a corpus")
+    assert main(["data", "synth", "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hf-quads data synth: error:") and "Traceback" not in err
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "hf-quads"
+    assert script.is_file(), f"console script missing beside {sys.executable}"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
+    assert "usage: hf-quads" in result.stdout
