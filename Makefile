@@ -10,6 +10,11 @@ TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 DEMO_OUT ?= outputs/demo
 
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# pip repeats a harmless line for every package when a configured find-links folder lacks it.
+QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+
 PY := $(VENV)/bin/python
 PY_LATEST := $(VENV_LATEST)/bin/python
 export HF_HUB_OFFLINE := 1
@@ -22,14 +27,16 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # torch first: any later unpinned `torch` requirement would otherwise pull a CUDA build.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q $(TORCH_SPEC)
-	$(PY) -m pip install -q -c constraints.txt -e ".[export,dev]"
+	$(PY) -m pip install -q $(TORCH_SPEC) $(QUIET_PIP)
+	$(PY) -m pip install -q -c constraints.txt -e ".[export,dev]" $(QUIET_PIP)
+	$(PY) -c "import hf_quads, optimum.onnxruntime"
 	touch $@
 
 $(VENV_LATEST)/.installed: pyproject.toml
 	test -x $(PY_LATEST) || $(PYTHON) -m venv $(VENV_LATEST)
-	$(PY_LATEST) -m pip install -q $(TORCH_SPEC)
-	$(PY_LATEST) -m pip install -q --upgrade --upgrade-strategy eager -e ".[dev]" "transformers>=5,<6"
+	$(PY_LATEST) -m pip install -q $(TORCH_SPEC) $(QUIET_PIP)
+	$(PY_LATEST) -m pip install -q --upgrade --upgrade-strategy eager -e ".[dev]" "transformers>=5,<6" $(QUIET_PIP)
+	$(PY_LATEST) -c "import hf_quads, transformers; assert transformers.__version__ >= '5'"
 	touch $@
 
 install: $(VENV)/.installed

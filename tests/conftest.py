@@ -37,3 +37,25 @@ def slurp_devel_path() -> Path:
     if not SLURP_DEVEL.is_file():
         pytest.skip(f"real SLURP devel annotations not found at {SLURP_DEVEL}")
     return SLURP_DEVEL
+
+
+def _export_extra_missing() -> str | None:
+    """Why the `export` extra cannot be used here, or None when it can."""
+    try:
+        import optimum.onnxruntime  # noqa: F401
+    except Exception as err:  # ImportError, or optimum-onnx failing on transformers 5.x
+        return (
+            "needs the `export` extra (pip install 'hf-quads[export]'); optimum-onnx caps "
+            f"transformers below 4.58 and is absent or unusable here ({type(err).__name__}: {err})"
+        )
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    export_items = [item for item in items if item.get_closest_marker("export")]
+    if not export_items:
+        return
+    reason = _export_extra_missing()
+    if reason:
+        for item in export_items:
+            item.add_marker(pytest.mark.skip(reason=reason))
