@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from transformers import TrainingArguments
 
+from .distill.losses import check_loss_weights
 from .schedule import PhasePlan, ScheduleError
 
 QuantMethod = Literal["kmeans", "uniform", "none"]
@@ -251,15 +252,13 @@ class DistillQuantConfig(TrainingArguments):
                 f"schedule {self.schedule!r} has quantization phases but quant_method='none'; "
                 "use schedule='distill' to distil without quantization, or pick a quant_method"
             )
-        for name in ("alpha", "gamma"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must lie in [0, 1], got {value}")
-        for name in ("centroid_weight", "kd_weight"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        check_loss_weights(
+            alpha=self.alpha,
+            gamma=self.gamma,
+            kd_weight=self.kd_weight,
+            centroid_weight=self.centroid_weight,
+            temperature=self.temperature,
+        )
 
     @property
     def phase_plan(self) -> PhasePlan:
