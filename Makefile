@@ -22,7 +22,7 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-latest lint install install-latest clean
+.PHONY: demo test test-latest lint install install-latest bench clean
 
 # torch first: any later unpinned `torch` requirement would otherwise pull a CUDA build.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -54,6 +54,12 @@ test-latest: $(VENV_LATEST)/.installed
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/hf-quads data synth --out data/synth_fsc --seed 0
+
+# Speed and size claims: each script measures side by side and writes benchmarks/results/*.json.
+bench: $(VENV)/.installed
+	$(PY) -m pip install -q -c constraints.txt -e ".[bench]" $(QUIET_PIP)
+	$(PY) benchmarks/quantizer_step.py
+	$(PY) benchmarks/trainer_overhead.py
 
 clean:
 	rm -rf $(VENV) $(VENV_LATEST) .pytest_cache .ruff_cache build *.egg-info

@@ -13,6 +13,12 @@ from typing import Any
 __version__ = "0.1.0.dev0"
 
 _LAZY: dict[str, str] = {
+    "DistillQuantConfig": "hf_quads.config",
+    "DistillQuantTrainer": "hf_quads.trainer",
+    "QuantSpec": "hf_quads.quant",
+    "quantize_": "hf_quads.quant",
+    "save_quantized": "hf_quads.quant",
+    "dequantize": "hf_quads.quant",
     "AudioDecodeError": "hf_quads.errors",
     "DatasetFormatError": "hf_quads.errors",
     "HfQuadsError": "hf_quads.errors",
@@ -42,3 +48,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+from .quant import _hook  # noqa: E402, F401  (registers the "hf_quads" quantizer with transformers)

@@ -122,7 +122,7 @@ class DistillQuantConfig(TrainingArguments):
         },
     )
     kmeans_iters: int = field(
-        default=20, metadata={"help": "Lloyd iterations of the 1-D k-means codebook fit."}
+        default=100, metadata={"help": "Lloyd iterations of the 1-D k-means codebook fit."}
     )
     kmeans_reassign: bool = field(
         default=False,
@@ -239,8 +239,13 @@ class DistillQuantConfig(TrainingArguments):
             raise ValueError(
                 f"quant_group_size must be positive or None, got {self.quant_group_size}"
             )
-        if self.uniform_granularity == "group" and self.quant_group_size is None:
-            raise ValueError("uniform_granularity='group' needs quant_group_size (e.g. 32)")
+        if self.quant_method == "uniform":
+            if self.uniform_granularity == "group" and self.quant_group_size is None:
+                raise ValueError("uniform_granularity='group' needs quant_group_size (e.g. 32)")
+            if self.uniform_granularity != "group" and self.quant_group_size is not None:
+                raise ValueError(
+                    "quant_group_size with quant_method='uniform' needs uniform_granularity='group'"
+                )
         if self.kmeans_iters < 1:
             raise ValueError(f"kmeans_iters must be at least 1, got {self.kmeans_iters}")
         try:
@@ -272,7 +277,7 @@ class DistillQuantConfig(TrainingArguments):
             "bits": self.bits,
             "module_bits": dict(self.quant_module_bits or {}),
             "include": self.quant_include,
-            "exclude": self.quant_exclude,
+            "exclude": list(self.quant_exclude or []),
             "quantize_head": self.quantize_head,
             "quantize_embeddings": self.quantize_embeddings,
             "group_size": self.quant_group_size,

@@ -53,7 +53,8 @@ def test_parses_from_the_command_line():
         ({"quant_module_bits": {"fc1": 12}}, r"quant_module_bits\['fc1'\] must be an integer"),
         ({"quant_module_bits": "{not json"}, "must be a JSON object"),
         ({"quant_include": ["fc("]}, "not a valid regular expression"),
-        ({"uniform_granularity": "group"}, "needs quant_group_size"),
+        ({"quant_method": "uniform", "uniform_granularity": "group"}, "needs quant_group_size"),
+        ({"quant_method": "uniform", "quant_group_size": 32}, "needs uniform_granularity='group'"),
         ({"quant_group_size": 0}, "quant_group_size must be positive"),
     ],
 )

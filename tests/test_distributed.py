@@ -1,0 +1,34 @@
+"""Two CPU processes under torchrun (gloo): identical codebooks, finite loss, one save."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+
+
+def test_two_process_ddp_run(tmp_path):
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
+    )
+    env.update(OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        str(TESTS / "distributed_run.py"), str(tmp_path),
+    ]  # fmt: skip
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    reports = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world_size"] for r in reports] == [2, 2]
+    assert reports[0]["codebooks"] == reports[1]["codebooks"]
+    assert all(math.isfinite(x) for r in reports for x in r["losses"]) and reports[0]["losses"]
+    assert [r["should_save"] for r in reports] == [True, False]
+    final = tmp_path / "final"
+    assert (final / "model.safetensors").is_file()
+    assert json.loads((final / "config.json").read_text())["quantization_config"]["bits"] == 4
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftover temp dirs
