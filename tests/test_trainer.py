@@ -126,8 +126,12 @@ def test_wav2vec2_classifier_with_attention_mask_uniform(tmp_path):
     trainer.train()
     assert all(np.isfinite(logged(trainer, "loss")))
     assert logged(trainer, "loss_feature") and logged(trainer, "loss_quant")
+    assert np.isfinite(trainer.evaluate(data.select(range(8)))["eval_loss"])
     out = tmp_path / "w2v"
     trainer.save_model(str(out))
+    classify = transformers.pipeline("audio-classification", model=str(out))
+    top = classify({"raw": values[0], "sampling_rate": 16_000}, top_k=2)
+    assert len(top) == 2 and top[0]["label"] in trainer.model.config.label2id
     loaded = transformers.AutoModelForAudioClassification.from_pretrained(out).eval()
     trainer.model.eval()
     x = {"input_values": torch.tensor(values[:3]), "attention_mask": torch.tensor(mask[:3])}
@@ -155,6 +159,43 @@ def test_token_level_kd_on_whisper_seq2seq(tmp_path):
     kd = logged(trainer, "loss_kd")
     assert kd and all(np.isfinite(kd)) and all(v > 0 for v in kd)
     assert "loss_feature" not in {k for h in trainer.state.log_history for k in h}
+
+
+def test_token_level_kd_on_a_causal_lm_shifts_labels(tmp_path):
+    import datasets
+
+    def tiny_lm(seed: int, hidden: int):
+        torch.manual_seed(seed)
+        config = transformers.Qwen2Config(
+            vocab_size=64, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32,
+        )  # fmt: skip
+        return transformers.Qwen2ForCausalLM(config)
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(3, 64, (8, 10))
+    labels = ids.copy()
+    labels[:, :4] = -100  # the prompt part is not trained on
+    data = datasets.Dataset.from_dict({"input_ids": ids.tolist(), "labels": labels.tolist()})
+    student = tiny_lm(2, 32)
+    trainer = DistillQuantTrainer(
+        model=student,
+        teacher_model=tiny_lm(1, 48),
+        args=config(tmp_path, alpha=0.0, max_steps=4, quant_method="uniform"),
+        train_dataset=data,
+    )
+    # The KD term must equal the loss on shifted logits over the labelled positions only.
+    batch = {k: torch.tensor(data[:4][k]) for k in ("input_ids", "labels")}
+    from hf_quads.distill import logit_kd_loss
+
+    with torch.no_grad():
+        s_logits = student(input_ids=batch["input_ids"]).logits
+        t_logits = trainer.teacher(input_ids=batch["input_ids"]).logits
+    expected = logit_kd_loss(s_logits[:, :-1], t_logits[:, :-1], 2.0, labels=batch["labels"][:, 1:])
+    got = trainer._kd_term(s_logits, t_logits, batch["labels"])
+    torch.testing.assert_close(got, expected)
+    trainer.train()
+    assert all(np.isfinite(logged(trainer, "loss_kd")))
 
 
 def test_teacher_equal_to_student_gives_zero_kd(tmp_path):
