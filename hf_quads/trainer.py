@@ -217,6 +217,8 @@ class DistillQuantTrainer(Trainer):
         callbacks = list(trainer_kwargs.pop("callbacks", None) or [])
         super().__init__(model, args, *trainer_args, callbacks=callbacks, **trainer_kwargs)
         self.add_callback(QuadsPhaseCallback(self))
+        # Our losses are batch means: let Trainer scale them for gradient accumulation.
+        self.model_accepts_loss_kwargs = False
         self.teacher = self._place_teacher(teacher)
         self._teacher_digest: str | None = None
         if args.teacher_cache:

@@ -161,22 +161,26 @@ def test_token_level_kd_on_whisper_seq2seq(tmp_path):
     assert "loss_feature" not in {k for h in trainer.state.log_history for k in h}
 
 
-def test_token_level_kd_on_a_causal_lm_shifts_labels(tmp_path):
+def tiny_lm(seed: int, hidden: int) -> transformers.Qwen2ForCausalLM:
+    torch.manual_seed(seed)
+    config = transformers.Qwen2Config(
+        vocab_size=64, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32,
+    )  # fmt: skip
+    return transformers.Qwen2ForCausalLM(config)
+
+
+def lm_dataset(n: int):
     import datasets
 
-    def tiny_lm(seed: int, hidden: int):
-        torch.manual_seed(seed)
-        config = transformers.Qwen2Config(
-            vocab_size=64, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32,
-        )  # fmt: skip
-        return transformers.Qwen2ForCausalLM(config)
-
-    rng = np.random.default_rng(0)
-    ids = rng.integers(3, 64, (8, 10))
+    ids = np.random.default_rng(0).integers(3, 64, (n, 10))
     labels = ids.copy()
     labels[:, :4] = -100  # the prompt part is not trained on
-    data = datasets.Dataset.from_dict({"input_ids": ids.tolist(), "labels": labels.tolist()})
+    return datasets.Dataset.from_dict({"input_ids": ids.tolist(), "labels": labels.tolist()})
+
+
+def test_token_level_kd_on_a_causal_lm_shifts_labels(tmp_path):
+    data = lm_dataset(8)
     student = tiny_lm(2, 32)
     trainer = DistillQuantTrainer(
         model=student,
@@ -392,3 +396,27 @@ def test_final_save_is_atomic(tmp_path):
         trainer.save_model(str(out))
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_gradient_accumulation_matches_a_larger_batch(tmp_path):
+    # A causal LM: transformers lets such models scale their own loss for accumulation,
+    # which our batch-mean objective must not rely on.
+    data = lm_dataset(32)
+
+    def run(batch: int, accumulation: int):
+        trainer = DistillQuantTrainer(
+            model=tiny_lm(2, 32),
+            teacher_model=tiny_lm(1, 48),
+            args=config(
+                tmp_path, output_dir=str(tmp_path / f"ga{accumulation}"), max_steps=4,
+                per_device_train_batch_size=batch, gradient_accumulation_steps=accumulation,
+            ),
+            train_dataset=data,
+        )  # fmt: skip
+        trainer.train()
+        return trainer.model
+
+    one, two = run(8, 1), run(4, 2)
+    # Equal up to float summation order (~1e-5); a mis-scaled loss differs by ~1e-3.
+    for a, b in zip(one.parameters(), two.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
