@@ -127,3 +127,37 @@ def synth_corpus(root: Path) -> Path:
         phrasings_per_intent=1, num_workers=0, progress=False,
     )  # fmt: skip
     return root
+
+
+def qwen2_audio(text_layers: int = 4, audio_layers: int = 2, seed: int = 0, **text_overrides):
+    """A tiny Qwen2-Audio: Whisper-style audio tower, Qwen2 LM with sliding-window layers."""
+    from transformers import Qwen2AudioConfig, Qwen2AudioForConditionalGeneration
+
+    text = {
+        "model_type": "qwen2",
+        "vocab_size": 160,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": text_layers,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 256,
+        "use_sliding_window": True,
+        "sliding_window": 4,
+        "max_window_layers": text_layers // 2,
+        "pad_token_id": 0,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+    }
+    text.update(text_overrides)
+    audio = {
+        "d_model": 32,
+        "encoder_layers": audio_layers,
+        "encoder_attention_heads": 4,
+        "encoder_ffn_dim": 64,
+        "num_mel_bins": 80,
+        "max_source_positions": WHISPER_SECONDS * 50,
+    }
+    config = Qwen2AudioConfig(audio_config=audio, text_config=text, audio_token_index=150)
+    torch.manual_seed(seed)
+    return Qwen2AudioForConditionalGeneration(config)
