@@ -60,6 +60,7 @@ bench: $(VENV)/.installed
 	$(PY) -m pip install -q -c constraints.txt -e ".[bench]" $(QUIET_PIP)
 	$(PY) benchmarks/quantizer_step.py
 	$(PY) benchmarks/trainer_overhead.py
+	$(PY) benchmarks/pruning_cost.py
 
 clean:
 	rm -rf $(VENV) $(VENV_LATEST) .pytest_cache .ruff_cache build *.egg-info

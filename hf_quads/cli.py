@@ -20,6 +20,7 @@ from types import ModuleType
 COMMANDS: dict[tuple[str, ...], str] = {
     ("data", "synth"): "hf_quads.commands.data_synth",
     ("profile",): "hf_quads.commands.profile",
+    ("prune-recover",): "hf_quads.commands.prune_recover",
 }
 
 

@@ -7,7 +7,9 @@ recipes load pretrained checkpoints with ``from_pretrained`` instead.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from transformers import (
     PreTrainedTokenizerFast,
@@ -122,3 +124,32 @@ def whisper_seq2seq(
     gen.forced_decoder_ids = None
     gen.max_length = max_target_positions
     return model
+
+
+class SpeechTextProcessor:
+    """A feature extractor and a tokenizer that save, load and travel together.
+
+    Stands in for ``WhisperProcessor`` when the tokenizer is not Whisper's (a
+    vocabulary trained from scratch): both halves are saved into one directory and
+    ``from_pretrained`` loads them back with the Auto classes.
+    """
+
+    def __init__(self, feature_extractor: Any, tokenizer: PreTrainedTokenizerFast) -> None:
+        self.feature_extractor = feature_extractor
+        self.tokenizer = tokenizer
+
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        self.feature_extractor.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike) -> SpeechTextProcessor:
+        from transformers import AutoFeatureExtractor, AutoTokenizer
+
+        return cls(
+            AutoFeatureExtractor.from_pretrained(directory),
+            AutoTokenizer.from_pretrained(directory),
+        )
+
+    def batch_decode(self, *args: Any, **kwargs: Any) -> list[str]:
+        return self.tokenizer.batch_decode(*args, **kwargs)

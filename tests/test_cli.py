@@ -49,3 +49,13 @@ def test_console_script_is_installed():
     assert script.is_file(), f"console script missing beside {sys.executable}"
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
     assert "usage: hf-quads" in result.stdout
+
+
+def test_prune_recover_reports_a_bad_recipe_in_one_line(tmp_path, capsys):
+    assert main(["prune-recover", str(tmp_path / "missing.yaml")]) == 2
+    assert "no such recipe file" in capsys.readouterr().err
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("output_dir: out\nteacher: {}\nprune: {num_layers: 2}\n")
+    assert main(["prune-recover", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert "recipe.prune: unknown key(s) ['num_layers']" in err and "Traceback" not in err

@@ -12,7 +12,7 @@ from tiny_models import random_whisper_dataset, wav2vec2_classifier, whisper_cla
 from hf_quads.models import train_bpe_tokenizer, whisper_seq2seq
 from hf_quads.prune import LayerPruner, get_layer_stack
 from hf_quads.prune.importance import (
-    AccuracyScorer,
+    ClassificationScorer,
     GenerationScorer,
     PruningError,
     angular_distance,
@@ -248,6 +248,30 @@ def test_accuracy_scorer_from_audio_paths(tmp_path):
         paths.append(str(tmp_path / f"{i}.wav"))
         sf.write(paths[-1], np.sin(np.arange(8000) * (i + 1) / 20).astype(np.float32) * 0.1, 16_000)
     data = datasets.Dataset.from_dict({"audio": paths, "label": [0, 1, 2, 3]})
-    scorer = AccuracyScorer(data, whisper_feature_extractor(), batch_size=3)
+    scorer = ClassificationScorer(data, whisper_feature_extractor(), batch_size=3)
     assert [b["input_features"].shape for b in scorer.batches()] == [(3, 80, 300), (1, 80, 300)]
     assert 0.0 <= scorer(whisper_classifier()) <= 100.0
+
+
+def test_cross_entropy_scorer_is_lower_is_better_and_prefix_matches_exact():
+    data = random_whisper_dataset(10, seed=3)
+    model = whisper_classifier(layers=5, seed=4)
+    scorer = ClassificationScorer(data, metric="cross_entropy", batch_size=4)
+    assert not scorer.higher_is_better
+    with torch.no_grad():
+        logits = model.eval()(input_features=torch.as_tensor(data["input_features"])).logits
+    expected = torch.nn.functional.cross_entropy(logits, torch.as_tensor(data["labels"]))
+    assert scorer(model) == pytest.approx(expected.item(), rel=1e-5)
+
+    def run(mode):
+        fresh = whisper_classifier(layers=5, seed=4)
+        return LayerPruner(fresh, None, data, metric="cross_entropy", stack="encoder",
+                           mode=mode, num_layers_to_remove=2, progress=False).prune()  # fmt: skip
+
+    exact, prefix = run("exact"), run("prefix")
+    assert exact.removal_order == prefix.removal_order
+    assert exact.candidate_scores == prefix.candidate_scores
+    first = exact.candidate_scores[0]
+    assert exact.removal_order[0] == min(first, key=lambda i: (first[i], i))
+    with pytest.raises(PruningError, match="metric must be one of"):
+        ClassificationScorer(data, metric="f1")

@@ -1,6 +1,7 @@
 """Speech data: audio decoding, dataset loaders for the real layouts, synthetic corpora."""
 
 from .audio import feature_map_fn, load_audio, prepare_features
+from .collate import IGNORE_INDEX, SpeechSeq2SeqCollator
 from .fsc import FSC_INTENT_TRIPLES, FSC_INTENTS, fsc_intent_name, load_fsc
 from .slurp import load_slurp, slurp_intent
 from .translation import load_covost, load_mustc
@@ -8,6 +9,8 @@ from .translation import load_covost, load_mustc
 __all__ = [
     "FSC_INTENTS",
     "FSC_INTENT_TRIPLES",
+    "IGNORE_INDEX",
+    "SpeechSeq2SeqCollator",
     "feature_map_fn",
     "fsc_intent_name",
     "load_audio",

@@ -5,7 +5,7 @@ metric least (:class:`LayerPruner`), then recover with :mod:`hf_quads.recover`.
 """
 
 from .importance import (
-    AccuracyScorer,
+    ClassificationScorer,
     GenerationScorer,
     PruningError,
     TrainerScorer,
@@ -27,7 +27,7 @@ from .pruner import MODES, LayerPruner, PruningResult, plot_pruning
 
 __all__ = [
     "MODES",
-    "AccuracyScorer",
+    "ClassificationScorer",
     "GenerationScorer",
     "LayerPruner",
     "LayerStack",

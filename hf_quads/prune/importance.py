@@ -3,8 +3,8 @@
 Two kinds of signal:
 
 * **Scorers** measure the whole model on a dev set: translation quality of
-  generated outputs (chrF++, chrF, BLEU through sacrebleu), classification accuracy,
-  or any ``compute_metrics`` through a ``Trainer``. The iterative pruner calls one
+  generated outputs (chrF++, chrF, BLEU through sacrebleu), classification accuracy
+  or cross-entropy, or any ``compute_metrics`` through a ``Trainer``. The iterative pruner calls one
   per candidate, so each precomputes its inputs once.
 * **Proxies** rank layers from one pass over calibration data without a metric:
   Block Influence (ShortGPT: ``1 - cos(input, output)`` of a layer) and the angular
@@ -27,6 +27,7 @@ from ..errors import HfQuadsError
 #: Columns that are model inputs when a dataset carries them already.
 INPUT_COLUMNS: tuple[str, ...] = ("input_features", "input_values", "attention_mask", "input_ids")
 TRANSLATION_METRICS: tuple[str, ...] = ("chrf++", "chrf", "bleu")
+CLASSIFICATION_METRICS: tuple[str, ...] = ("accuracy", "cross_entropy")
 
 
 class PruningError(HfQuadsError, ValueError):
@@ -198,24 +199,33 @@ class GenerationScorer:
         return translation_score(self.name, self.last_hypotheses, self.references)
 
 
-class AccuracyScorer:
-    """Classification accuracy (%) of the argmax of the model's logits on the dev set."""
+class ClassificationScorer:
+    """A classifier on the dev set: ``accuracy`` (%) of the argmax, or ``cross_entropy``.
+
+    Cross-entropy (lower is better) is continuous, so it separates candidates that
+    accuracy on a small dev set scores alike.
+    """
 
     def __init__(
         self,
         dataset: Any,
         processor: Any = None,
+        metric: str = "accuracy",
         *,
         label_column: str = "label",
         audio_column: str = "audio",
         batch_size: int = 16,
         max_seconds: float | None = None,
     ) -> None:
+        if metric not in CLASSIFICATION_METRICS:
+            raise PruningError(
+                f"metric must be one of {list(CLASSIFICATION_METRICS)}, got {metric!r}"
+            )
         column = label_column if label_column in dataset.column_names else "labels"
         if column not in dataset.column_names:
             raise PruningError(f"the dev set has no {label_column!r} (or 'labels') column")
-        self.name = "accuracy"
-        self.higher_is_better = True
+        self.name = metric
+        self.higher_is_better = metric == "accuracy"
         self.labels = torch.as_tensor(dataset[column])
         self._batches = _input_batches(
             dataset, batch_size, _feature_extractor(processor), audio_column, max_seconds
@@ -226,10 +236,12 @@ class AccuracyScorer:
 
     @torch.no_grad()
     def __call__(self, model: nn.Module, on_batch: Callable[[int], None] | None = None) -> float:
-        predictions = _over_batches(
-            model, self._batches, lambda m, b: m(**b).logits.argmax(-1).cpu(), on_batch
+        logits = torch.cat(
+            _over_batches(model, self._batches, lambda m, b: m(**b).logits.float().cpu(), on_batch)
         )
-        return 100.0 * (torch.cat(predictions) == self.labels).float().mean().item()
+        if self.name == "cross_entropy":
+            return nn.functional.cross_entropy(logits, self.labels).item()
+        return 100.0 * (logits.argmax(-1) == self.labels).float().mean().item()
 
 
 class TrainerScorer:

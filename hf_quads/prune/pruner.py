@@ -21,7 +21,8 @@ from typing import Any, Literal
 from torch import nn
 
 from .importance import (
-    AccuracyScorer,
+    CLASSIFICATION_METRICS,
+    ClassificationScorer,
     GenerationScorer,
     PruningError,
     Scorer,
@@ -121,6 +122,7 @@ def plot_pruning(result: PruningResult, path: str | os.PathLike) -> None:
         for (x, y), layer in zip(points[1:], result.removal_order, strict=False):
             ax.annotate(f"-L{layer}", (x, y), textcoords="offset points", xytext=(4, 6), fontsize=8)
     ax.set_xlabel("layers removed")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel(result.metric if exact or points else f"{result.mode} (importance)")
     ax.set_title(f"{result.stack}: {result.num_layers_before} -> {result.num_layers_after} layers "
                  f"({result.mode})")  # fmt: skip
@@ -141,8 +143,8 @@ class LayerPruner:
         eval_dataset: the dev set: model input columns (``input_features`` ...) or
             an ``audio`` column, plus references (``translation``) or labels.
         metric: ``"chrf++"`` (default), ``"chrf"`` or ``"bleu"`` score generated
-            text; ``"accuracy"`` scores a classifier; any other name is read from
-            ``trainer.evaluate()`` (pass ``trainer``).
+            text; ``"accuracy"`` or ``"cross_entropy"`` score a classifier; any other
+            name is read from ``trainer.evaluate()`` (pass ``trainer``).
         stack: which layers (``"decoder"``, ``"encoder"``, ``"audio_encoder"`` or a
             dotted path to an ``nn.ModuleList``); default: the model's main stack.
         protect: layers never removed (original indices; negative ones count from
@@ -256,9 +258,9 @@ class LayerPruner:
             return TrainerScorer(trainer, metric)
         if eval_dataset is None:
             raise PruningError("pass eval_dataset (the dev set), a trainer, or a scorer")
-        if metric == "accuracy":
-            return AccuracyScorer(
-                eval_dataset, processor, label_column=label_column, batch_size=batch_size
+        if metric in CLASSIFICATION_METRICS:
+            return ClassificationScorer(
+                eval_dataset, processor, metric, label_column=label_column, batch_size=batch_size
             )
         return GenerationScorer(
             eval_dataset, processor, metric, reference_column=reference_column,

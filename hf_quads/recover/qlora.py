@@ -81,6 +81,7 @@ def prepare_qlora(
     target_modules: str | list[str] = "all-linear",
     modules_to_save: list[str] | None = None,
     compute_dtype: torch.dtype = torch.bfloat16,
+    quant_type: str = "nf4",
     double_quant: bool = True,
     gradient_checkpointing: bool = False,
     device_map: Any = None,
@@ -95,6 +96,7 @@ def prepare_qlora(
         modules_to_save: layers trained in full and saved with the adapter; default the
             classification heads the model has (``classifier``, ``projector``, ``score``).
         compute_dtype: dtype of the 4-bit matmuls (bf16 as in the paper).
+        quant_type: ``"nf4"`` (QLoRA's NormalFloat) or ``"fp4"``.
         double_quant: quantize the quantization constants too (QLoRA's double quant).
         gradient_checkpointing: passed to PEFT's ``prepare_model_for_kbit_training``.
         device_map: where to load; default the current GPU when there is one, else CPU.
@@ -108,6 +110,8 @@ def prepare_qlora(
 
     if r <= 0 or alpha <= 0:
         raise RecoveryError(f"LoRA r and alpha must be positive, got r={r}, alpha={alpha}")
+    if quant_type not in ("nf4", "fp4"):
+        raise RecoveryError(f"quant_type must be 'nf4' or 'fp4', got {quant_type!r}")
     if not 0.0 <= dropout < 1.0:
         raise RecoveryError(f"dropout must be in [0, 1), got {dropout}")
 
@@ -126,7 +130,7 @@ def prepare_qlora(
     skips = _full_precision_skips(skeleton)
     quantization = BitsAndBytesConfig(
         load_in_4bit=True,
-        bnb_4bit_quant_type="nf4",
+        bnb_4bit_quant_type=quant_type,
         bnb_4bit_use_double_quant=double_quant,
         bnb_4bit_compute_dtype=compute_dtype,
         llm_int8_skip_modules=skips,
