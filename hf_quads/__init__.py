@@ -35,6 +35,15 @@ _LAZY: dict[str, str] = {
     "profile_model": "hf_quads.profile",
     "profile_model_dir": "hf_quads.profile",
     "make_compute_metrics": "hf_quads.metrics",
+    "LayerPruner": "hf_quads.prune",
+    "PruningResult": "hf_quads.prune",
+    "remove_layers": "hf_quads.prune",
+    "get_layer_stack": "hf_quads.prune",
+    "prepare_qlora": "hf_quads.recover",
+    "merge_qlora": "hf_quads.recover",
+    "build_sequence_kd_dataset": "hf_quads.recover",
+    "AudioLLMTranslator": "hf_quads.audio_llm",
+    "SpeechSeq2SeqCollator": "hf_quads.data",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -161,3 +161,35 @@ def qwen2_audio(text_layers: int = 4, audio_layers: int = 2, seed: int = 0, **te
     config = Qwen2AudioConfig(audio_config=audio, text_config=text, audio_token_index=150)
     torch.manual_seed(seed)
     return Qwen2AudioForConditionalGeneration(config)
+
+
+QWEN_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['content'] is string %}"
+    "{{ m['content'] }}{% else %}{% for c in m['content'] %}{% if c['type'] == 'audio' %}"
+    "<|audio_bos|><|AUDIO|><|audio_eos|>\n{% else %}{{ c['text'] }}{% endif %}{% endfor %}"
+    "{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% endif %}"
+)
+
+
+def qwen2_audio_with_processor(texts: list[str], text_layers: int = 3, seed: int = 0):
+    """A tiny Qwen2-Audio and a real Qwen2AudioProcessor (BPE trained on ``texts``)."""
+    from transformers import Qwen2AudioProcessor
+
+    from hf_quads.models import train_bpe_tokenizer
+
+    tokenizer = train_bpe_tokenizer(texts, vocab_size=300)
+    specials = ["<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>", "<|im_start|>", "<|im_end|>"]
+    tokenizer.add_special_tokens({"additional_special_tokens": specials})
+    processor = Qwen2AudioProcessor(
+        feature_extractor=whisper_feature_extractor(),
+        tokenizer=tokenizer,
+        chat_template=QWEN_CHAT_TEMPLATE,
+    )
+    model = qwen2_audio(text_layers=text_layers, seed=seed, vocab_size=len(tokenizer))
+    model.config.audio_token_id = tokenizer.convert_tokens_to_ids("<|AUDIO|>")
+    for config in (model.config, model.generation_config):
+        config.pad_token_id = tokenizer.pad_token_id
+        config.eos_token_id = tokenizer.eos_token_id
+        config.bos_token_id = tokenizer.bos_token_id
+    return model, processor

@@ -52,15 +52,19 @@ def _input_batches(
     feature_extractor: Any | None,
     audio_column: str,
     max_seconds: float | None,
+    inputs_fn: Callable[[dict[str, list]], dict[str, torch.Tensor]] | None = None,
 ) -> list[dict[str, torch.Tensor]]:
-    """Model inputs of ``dataset`` in fixed batches: its input columns, or features of its audio."""
+    """Model inputs of ``dataset`` in fixed batches: ``inputs_fn(rows)``, its input columns,
+    or features of its audio."""
     from ..data import prepare_features
 
     columns = [c for c in INPUT_COLUMNS if c in dataset.column_names]
     batches = []
     for start in range(0, len(dataset), batch_size):
         rows = dataset[start : start + batch_size]
-        if columns:
+        if inputs_fn is not None:
+            batch = dict(inputs_fn(rows))
+        elif columns:
             batch = {c: torch.as_tensor(rows[c]) for c in columns}
             for key in ("input_features", "input_values"):
                 if key in batch:
@@ -140,8 +144,11 @@ class GenerationScorer:
 
     ``generate_fn(model, batch) -> list[str]`` turns a batch of model inputs into
     text; the default calls ``model.generate`` (greedy) and decodes with the
-    processor's tokenizer, which fits Whisper-style seq2seq models. Audio LLMs such
-    as Qwen2-Audio need a prompt: pass your own ``generate_fn``.
+    processor's tokenizer, which fits Whisper-style seq2seq models.
+    ``inputs_fn(rows) -> batch`` builds the model inputs of a slice of dataset rows;
+    the default computes audio features. Audio LLMs such as Qwen2-Audio need a
+    prompt: pass the ``inputs`` and ``generate`` of an
+    :class:`~hf_quads.audio_llm.AudioLLMTranslator`.
     """
 
     def __init__(
@@ -156,6 +163,7 @@ class GenerationScorer:
         max_seconds: float | None = None,
         generation_kwargs: Mapping[str, Any] | None = None,
         generate_fn: Callable[[nn.Module, Mapping[str, torch.Tensor]], list[str]] | None = None,
+        inputs_fn: Callable[[dict[str, list]], dict[str, torch.Tensor]] | None = None,
     ) -> None:
         if metric not in TRANSLATION_METRICS:
             raise PruningError(f"metric must be one of {list(TRANSLATION_METRICS)}, got {metric!r}")
@@ -172,7 +180,7 @@ class GenerationScorer:
         self.higher_is_better = True
         self.references = list(dataset[reference_column])
         self._batches = _input_batches(
-            dataset, batch_size, _feature_extractor(processor), audio_column, max_seconds
+            dataset, batch_size, _feature_extractor(processor), audio_column, max_seconds, inputs_fn
         )
         self.generation_kwargs = {"do_sample": False, "num_beams": 1, **(generation_kwargs or {})}
         self.generate_fn = generate_fn or self._default_generate

@@ -157,8 +157,10 @@ class LayerPruner:
             or ``"angular_distance"`` (one pass over calibration data, no metric).
         scorer: a ready :class:`~hf_quads.prune.importance.Scorer` instead of
             ``metric`` / ``eval_dataset``.
-        generate_fn: ``(model, batch) -> list[str]`` for models whose ``generate``
-            needs a prompt (audio LLMs).
+        generate_fn / inputs_fn: ``(model, batch) -> list[str]`` and
+            ``(rows) -> batch`` for models that need a prompt: the ``generate`` and
+            ``inputs`` of an :class:`~hf_quads.audio_llm.AudioLLMTranslator`
+            (Qwen2-Audio).
 
     Ties between candidates go to the lowest original layer index, so runs are
     deterministic.
@@ -180,6 +182,7 @@ class LayerPruner:
         scorer: Scorer | None = None,
         trainer: Any = None,
         generate_fn: Callable[[nn.Module, Any], list[str]] | None = None,
+        inputs_fn: Callable[[dict[str, list]], dict[str, Any]] | None = None,
         generation_kwargs: dict[str, Any] | None = None,
         reference_column: str = "translation",
         label_column: str = "label",
@@ -217,7 +220,7 @@ class LayerPruner:
         self.progress = progress
         self.limit = self._removal_limit(total)
         self.scorer = scorer or self._make_scorer(
-            processor, eval_dataset, metric, trainer, generate_fn, generation_kwargs,
+            processor, eval_dataset, metric, trainer, generate_fn, inputs_fn, generation_kwargs,
             reference_column, label_column, batch_size,
         )  # fmt: skip
 
@@ -251,7 +254,7 @@ class LayerPruner:
         return max(0, min(limits))
 
     def _make_scorer(
-        self, processor, eval_dataset, metric, trainer, generate_fn, generation_kwargs,
+        self, processor, eval_dataset, metric, trainer, generate_fn, inputs_fn, generation_kwargs,
         reference_column, label_column, batch_size,
     ) -> Scorer:  # fmt: skip
         if trainer is not None:
@@ -265,6 +268,7 @@ class LayerPruner:
         return GenerationScorer(
             eval_dataset, processor, metric, reference_column=reference_column,
             batch_size=batch_size, generation_kwargs=generation_kwargs, generate_fn=generate_fn,
+            inputs_fn=inputs_fn,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ helpers

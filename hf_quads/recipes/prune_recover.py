@@ -16,8 +16,8 @@ One YAML file (``trainers/iwslt25-*.yaml``) describes a run:
    and ``pruning_plot.png``.
 
 Models: speech encoder-decoders (Whisper and the like) whose ``generate`` takes the
-audio features; audio LLMs that need a prompt go through the Python API with a
-``generate_fn``.
+audio features, and Qwen2-Audio, prompted through
+:class:`~hf_quads.audio_llm.AudioLLMTranslator` (its chat template + ``instruction``).
 """
 
 from __future__ import annotations
@@ -132,6 +132,9 @@ class PruneRecoverRecipe:
     data: DataSection = field(default_factory=DataSection)
     prune: PruneSection = field(default_factory=PruneSection)
     recover: RecoverSection = field(default_factory=RecoverSection)
+    #: Audio LLMs: the translation instruction of the prompt; default
+    #: "Translate the <source> speech into <target>." from the data languages.
+    instruction: str | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -274,20 +277,30 @@ def _seq2seq_args(output_dir: Path, training: dict[str, Any], seed: int) -> Any:
         raise RecipeError(f"training arguments: {error}") from None
 
 
-def _train(model: Any, dataset: Any, args: Any, decoder_start: int | None) -> Any:
+def _train(model: Any, dataset: Any, args: Any, collator: Any) -> Any:
     from transformers import Seq2SeqTrainer
 
-    from ..data import SpeechSeq2SeqCollator
-
-    columns = [c for c in dataset.column_names if c not in ("input_features", "labels")]
-    trainer = Seq2SeqTrainer(
-        model=model,
-        args=args,
-        train_dataset=dataset.remove_columns(columns),
-        data_collator=SpeechSeq2SeqCollator(decoder_start),
-    )
+    trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
     trainer.train()
     return trainer
+
+
+def training_set(dataset: Any, processor: Any, translator: Any, model: Any) -> tuple[Any, Any]:
+    """Training rows and their collator: audio features + labels, or prompted LLM rows."""
+    from ..audio_llm import AudioLLMCollator
+    from ..data import SpeechSeq2SeqCollator
+
+    if translator is not None:
+        rows = dataset.map(
+            translator.training_map_fn(), batched=True, batch_size=32,
+            remove_columns=dataset.column_names, desc="prompts",
+        )  # fmt: skip
+        return rows, AudioLLMCollator(processor.tokenizer.pad_token_id)
+    rows = featurize(dataset, processor)
+    rows = rows.remove_columns(
+        [c for c in rows.column_names if c not in ("input_features", "labels")]
+    )
+    return rows, SpeechSeq2SeqCollator(model.config.decoder_start_token_id)
 
 
 def train_tiny_teacher(section: TeacherSection, data: Any, out: Path, seed: int) -> tuple:
@@ -305,25 +318,37 @@ def train_tiny_teacher(section: TeacherSection, data: Any, out: Path, seed: int)
         encoder_layers=section.encoder_layers, decoder_layers=section.decoder_layers,
         heads=section.heads, seconds=section.seconds,
     )  # fmt: skip
-    train = featurize(data["train"], processor)
+    train, collator = training_set(data["train"], processor, None, model)
     defaults = {"learning_rate": 2e-3, "num_train_epochs": 10, "warmup_ratio": 0.05}
     args = _seq2seq_args(out / "teacher-run", {**defaults, **section.training}, seed)
-    _train(model, train, args, model.config.decoder_start_token_id)
+    _train(model, train, args, collator)
     model.save_pretrained(out / "teacher")
     processor.save_pretrained(out / "teacher")
     return model.eval(), processor
 
 
 def load_teacher(path: str) -> tuple:
-    """A fine-tuned speech seq2seq checkpoint and its processor."""
-    from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
+    """A fine-tuned checkpoint (speech seq2seq or Qwen2-Audio) and its processor.
 
+    On a GPU the model goes there in its saved dtype (bf16 for Qwen2-Audio-7B).
+    """
+    from transformers import AutoConfig, AutoModelForSpeechSeq2Seq, AutoProcessor
+
+    from ..audio_llm import is_audio_llm
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = "auto" if device == "cuda" else torch.float32
+    if is_audio_llm(AutoConfig.from_pretrained(path)):
+        from transformers import Qwen2AudioForConditionalGeneration
+
+        model = Qwen2AudioForConditionalGeneration.from_pretrained(path, dtype=dtype)
+        return model.to(device).eval(), AutoProcessor.from_pretrained(path)
     try:
-        model = AutoModelForSpeechSeq2Seq.from_pretrained(path)
+        model = AutoModelForSpeechSeq2Seq.from_pretrained(path, dtype=dtype).to(device)
     except ValueError as error:
         raise RecipeError(
-            f"{path}: not a speech encoder-decoder ({error}); audio LLMs such as Qwen2-Audio "
-            "need a prompt: use LayerPruner(generate_fn=...) and prepare_qlora from Python"
+            f"{path}: neither a speech encoder-decoder nor Qwen2-Audio ({error}); other models "
+            "go through LayerPruner(generate_fn=..., inputs_fn=...) from Python"
         ) from None
     try:
         processor = AutoProcessor.from_pretrained(path)
@@ -334,13 +359,21 @@ def load_teacher(path: str) -> tuple:
     return model.eval(), processor
 
 
-def evaluate(model: Any, processor: Any, dataset: Any, section: PruneSection) -> float:
+def _generation_hooks(translator: Any) -> dict[str, Any]:
+    if translator is None:
+        return {}
+    return {"generate_fn": translator.generate, "inputs_fn": translator.inputs}
+
+
+def evaluate(
+    model: Any, processor: Any, dataset: Any, section: PruneSection, translator: Any = None
+) -> float:
     """The prune metric of ``model`` on ``dataset`` (greedy generation)."""
     from ..prune import GenerationScorer
 
     scorer = GenerationScorer(
         dataset, processor, section.metric, batch_size=section.batch_size,
-        generation_kwargs=section.generation,
+        generation_kwargs=section.generation, **_generation_hooks(translator),
     )  # fmt: skip
     return scorer(model)
 
@@ -353,6 +386,7 @@ def _size(model: torch.nn.Module) -> dict[str, int]:
 
 def run_prune_recover(recipe: PruneRecoverRecipe) -> dict[str, Any]:
     """Run a recipe; returns (and writes) the report."""
+    from ..audio_llm import AudioLLMTranslator, is_audio_llm, translation_instruction
     from ..prune import LayerPruner, get_layer_stack
     from ..recover import build_sequence_kd_dataset, merge_qlora, prepare_qlora
 
@@ -379,6 +413,16 @@ def run_prune_recover(recipe: PruneRecoverRecipe) -> dict[str, Any]:
         lap("teacher_training")
     else:
         teacher, processor = load_teacher(recipe.model_name_or_path)
+    translator = None
+    if is_audio_llm(teacher.config):
+        instruction = recipe.instruction or translation_instruction(
+            recipe.data.source_lang, recipe.data.target_lang
+        )
+        translator = AudioLLMTranslator(
+            processor, instruction, max_seconds=recipe.data.max_seconds,
+            generation_kwargs=recipe.prune.generation,
+        )  # fmt: skip
+    hooks = _generation_hooks(translator)
     stack = recipe.prune.stack
     report: dict[str, Any] = {
         "recipe": dataclasses.asdict(recipe),
@@ -386,7 +430,7 @@ def run_prune_recover(recipe: PruneRecoverRecipe) -> dict[str, Any]:
         "eval_split": recipe.data.eval_split,
         "eval_examples": len(test),
         "teacher": {
-            recipe.prune.metric: evaluate(teacher, processor, test, recipe.prune),
+            recipe.prune.metric: evaluate(teacher, processor, test, recipe.prune, translator),
             "layers": get_layer_stack(teacher, stack).num_layers,
             **_size(teacher),
         },
@@ -399,14 +443,14 @@ def run_prune_recover(recipe: PruneRecoverRecipe) -> dict[str, Any]:
         student, processor, dev, metric=p.metric, stack=stack, protect=p.protect, mode=p.mode,
         num_layers_to_remove=p.num_layers_to_remove, target_num_layers=p.target_num_layers,
         max_metric_drop=p.max_metric_drop, generation_kwargs=p.generation,
-        batch_size=p.batch_size,
+        batch_size=p.batch_size, **hooks,
     ).prune()  # fmt: skip
     result.save_report(out)
     student.save_pretrained(out / "pruned")
     processor.save_pretrained(out / "pruned")
     report["removed_layers"] = result.removal_order
     report["pruned"] = {
-        p.metric: evaluate(student, processor, test, p),
+        p.metric: evaluate(student, processor, test, p, translator),
         "layers": get_layer_stack(student, stack).num_layers,
         **_size(student),
     }
@@ -415,26 +459,30 @@ def run_prune_recover(recipe: PruneRecoverRecipe) -> dict[str, Any]:
     r = recipe.recover
     if r.sequence_kd:
         train = build_sequence_kd_dataset(
-            teacher, train, processor, generation_kwargs=p.generation, batch_size=p.batch_size
-        )
+            teacher, train, processor, generation_kwargs=p.generation, batch_size=p.batch_size,
+            **hooks,
+        )  # fmt: skip
         origins = train["origin"]
         report["sequence_kd"] = {o: origins.count(o) for o in ("reference", "teacher")}
     lap("sequence_kd")
+    rows, collator = training_set(train, processor, translator, student)
+    del student, teacher  # the QLoRA model is loaded from out/pruned: free the memory first
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     q = r.qlora
     model = prepare_qlora(
         out / "pruned", r=q.r, alpha=q.alpha, use_rslora=q.use_rslora, dropout=q.dropout,
         target_modules=q.target_modules, compute_dtype=getattr(torch, q.compute_dtype),
         quant_type=q.bnb_4bit_quant_type, double_quant=q.bnb_4bit_use_double_quant,
     )  # fmt: skip
-    args = _seq2seq_args(out / "recover-run", r.training, recipe.seed)
-    _train(model, featurize(train, processor), args, student.config.decoder_start_token_id)
+    _train(model, rows, _seq2seq_args(out / "recover-run", r.training, recipe.seed), collator)
     if r.merge:
         recovered = merge_qlora(model, out / "recovered", processor=processor)
     else:
         model.save_pretrained(out / "recovered-adapter")
         recovered = model
     report["recovered"] = {
-        p.metric: evaluate(recovered, processor, test, p),
+        p.metric: evaluate(recovered, processor, test, p, translator),
         "layers": report["pruned"]["layers"],
         **_size(recovered),
     }
@@ -459,4 +507,5 @@ __all__ = [
     "load_teacher",
     "run_prune_recover",
     "train_tiny_teacher",
+    "training_set",
 ]

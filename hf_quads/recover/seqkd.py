@@ -54,6 +54,7 @@ def build_sequence_kd_dataset(
     max_seconds: float | None = None,
     generation_kwargs: Mapping[str, Any] | None = None,
     generate_fn: Callable[[nn.Module, Mapping[str, torch.Tensor]], list[str]] | None = None,
+    inputs_fn: Callable[[dict[str, list]], dict[str, torch.Tensor]] | None = None,
     chunk_size: int = 256,
     progress: bool = True,
 ) -> Any:
@@ -63,7 +64,8 @@ def build_sequence_kd_dataset(
     greedy teacher translation is new (see :func:`merge_teacher_outputs`), a copy
     with that translation in ``reference_column`` is appended
     (``origin="teacher"``). Generation runs in chunks of ``chunk_size`` rows, so
-    the features of a large training set are never all in memory.
+    the features of a large training set are never all in memory. ``generate_fn`` and
+    ``inputs_fn`` as in :class:`~hf_quads.prune.GenerationScorer` (audio LLMs).
     """
     import datasets
     from tqdm.auto import tqdm
@@ -83,6 +85,7 @@ def build_sequence_kd_dataset(
                 max_seconds=max_seconds,
                 generation_kwargs=generation_kwargs,
                 generate_fn=generate_fn,
+                inputs_fn=inputs_fn,
             )
             hypotheses += scorer.hypotheses(teacher)
             bar.update(len(chunk))
