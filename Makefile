@@ -61,6 +61,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/quantizer_step.py
 	$(PY) benchmarks/trainer_overhead.py
 	$(PY) benchmarks/pruning_cost.py
+	$(PY) benchmarks/export_latency.py
 
 clean:
 	rm -rf $(VENV) $(VENV_LATEST) .pytest_cache .ruff_cache build *.egg-info

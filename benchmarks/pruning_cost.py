@@ -18,15 +18,12 @@ Run: ``python benchmarks/pruning_cost.py`` (writes benchmarks/results/pruning_co
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import transformers
+from common import machine_info, write_result
 
 from hf_quads.data import FSC_INTENTS
 from hf_quads.models import whisper_classifier
@@ -164,16 +161,9 @@ def main() -> None:
                 for k in ("layer_forwards", "wall")
             ),
         },
-        "machine": {
-            "platform": platform.platform(),
-            "python": sys.version.split()[0],
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-        },
+        "machine": machine_info(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ _LAZY: dict[str, str] = {
     "build_sequence_kd_dataset": "hf_quads.recover",
     "AudioLLMTranslator": "hf_quads.audio_llm",
     "SpeechSeq2SeqCollator": "hf_quads.data",
+    "export_onnx": "hf_quads.export",
 }
 
 __all__ = ["__version__", *_LAZY]
