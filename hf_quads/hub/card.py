@@ -1,0 +1,222 @@
+"""Model cards for compressed checkpoints: one renderer, Jinja templates in ``model_cards/``.
+
+:func:`render_card` fills ``model_cards/compressed_model.md.jinja`` from a
+:class:`CardSpec`: the base model and the method (schedule, bits, codebook or
+uniform, the pruning order), a compression table (parameters, MB on disk, GMACs,
+the task metrics) with reduction factors against the teacher and the fp32
+student, hyperparameters, how to load, limitations and citations, and YAML
+metadata with a ``model-index`` that ``huggingface_hub.ModelCard.load`` parses back.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import HfQuadsError
+
+DEFAULT_TEMPLATE = "compressed_model.md.jinja"
+Task = Literal["audio-classification", "automatic-speech-recognition", "translation"]
+Relation = Literal["quantized", "finetune", "adapter", "merge"]
+
+_AUTO_CLASS = {
+    "audio-classification": "AutoModelForAudioClassification",
+    "automatic-speech-recognition": "AutoModelForSpeechSeq2Seq",
+    "translation": "AutoModelForSpeechSeq2Seq",
+}
+_ORT_CLASS = {
+    "audio-classification": "ORTModelForAudioClassification",
+    "automatic-speech-recognition": "ORTModelForSpeechSeq2Seq",
+    "translation": "ORTModelForSpeechSeq2Seq",
+}
+
+
+class CardError(HfQuadsError, ValueError):
+    """A card that cannot be rendered from what it was given."""
+
+
+@dataclass
+class ModelRow:
+    """One line of the compression table."""
+
+    name: str
+    parameters: int
+    size_bytes: int
+    gmacs: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class CardSpec:
+    """Everything a compressed model's card says. The last of ``rows`` is this model.
+
+    ``rows`` may hold a ``teacher`` and an fp32 ``student`` row (by name) for the
+    reduction factors; ``method`` keys that are understood: ``quant_method``
+    (``kmeans`` / ``uniform``), ``bits``, ``schedule``, ``pruned_layers``,
+    ``pruned_stack``, ``recovery``.
+    """
+
+    repo_id: str
+    task: Task
+    rows: list[ModelRow]
+    base_model: str | None = None
+    base_model_relation: Relation | None = None
+    method: dict[str, Any] = field(default_factory=dict)
+    dataset: str | None = None
+    dataset_split: str | None = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    language: list[str] | None = None
+    license: str | None = None
+    onnx_quantization: str | None = None
+    tags: list[str] = field(default_factory=list)
+    limitations: list[str] = field(default_factory=list)
+
+
+def template_path(name: str = DEFAULT_TEMPLATE) -> Path:
+    """A template from ``model_cards/``: inside the installed package, or the source tree."""
+    try:
+        packaged = importlib.resources.files("hf_quads.model_cards").joinpath(name)
+        if packaged.is_file():
+            return Path(str(packaged))
+    except ModuleNotFoundError:
+        pass
+    source = Path(__file__).resolve().parents[2] / "model_cards" / name
+    if source.is_file():
+        return source
+    raise CardError(
+        f"model card template {name!r} not found (looked in hf_quads.model_cards and {source.parent})"
+    )
+
+
+def _tags(spec: CardSpec) -> list[str]:
+    tags = ["hf-quads", spec.task]
+    bits = spec.method.get("bits")
+    if spec.base_model_relation == "quantized" or (bits is not None and bits < 32):
+        tags.append("quantized")
+    if bits is not None and bits < 32:
+        tags.append(f"{bits}-bit")
+    if spec.method.get("quant_method") == "kmeans":
+        tags.append("kmeans")
+    if spec.method.get("schedule") or spec.method.get("distillation"):
+        tags.append("distillation")
+    if spec.method.get("pruned_layers"):
+        tags.append("pruned")
+    if spec.method.get("recovery"):
+        tags.append("qlora")
+    if spec.onnx_quantization is not None:
+        tags.append("onnx")
+    return list(dict.fromkeys(tags + spec.tags))
+
+
+def _method_lines(spec: CardSpec) -> list[str]:
+    m = spec.method
+    lines = []
+    if m.get("bits") is not None:
+        kind = {
+            "kmeans": "a k-means codebook of 2^b values per tensor",
+            "uniform": "uniform (LSQ) steps",
+        }
+        lines.append(
+            f"Weights quantized to **{m['bits']} bits** with "
+            f"{kind.get(m.get('quant_method'), m.get('quant_method', 'quantization'))}."
+        )
+    if m.get("schedule"):
+        lines.append(f"QUADS distillation + quantization, phase schedule `{m['schedule']}`.")
+    if m.get("pruned_layers"):
+        lines.append(
+            f"Iterative layer pruning of the `{m.get('pruned_stack', 'decoder')}` stack; layers "
+            f"removed in order: {', '.join(map(str, m['pruned_layers']))}."
+        )
+    if m.get("recovery"):
+        lines.append(f"Recovery: {m['recovery']}.")
+    return lines or ["See the training hyperparameters below."]
+
+
+def _fmt(value: float | int | None, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.{digits}f}"
+
+
+def render_card(spec: CardSpec, template: str = DEFAULT_TEMPLATE) -> Any:
+    """The ``huggingface_hub.ModelCard`` of a compressed model."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    if not spec.rows:
+        raise CardError("a card needs at least the row of the model itself")
+    this = spec.rows[-1]
+    metric_names = list(dict.fromkeys(k for row in spec.rows for k in row.metrics))
+    eval_results = [
+        EvalResult(
+            task_type=spec.task,
+            dataset_type=spec.dataset or "custom",
+            dataset_name=spec.dataset or "custom",
+            dataset_split=spec.dataset_split,
+            metric_type=metric,
+            metric_value=float(value),
+        )
+        for metric, value in this.metrics.items()
+    ]
+    data = ModelCardData(
+        library_name="transformers",
+        base_model=spec.base_model,
+        base_model_relation=spec.base_model_relation,
+        tags=_tags(spec),
+        datasets=[spec.dataset] if spec.dataset else None,
+        metrics=metric_names or None,
+        language=spec.language,
+        license=spec.license,
+        model_name=spec.repo_id.rsplit("/", 1)[-1],
+        eval_results=eval_results or None,
+        pipeline_tag="audio-classification" if spec.task == "audio-classification" else None,
+    )
+    by_name = {row.name: row for row in spec.rows}
+    reductions = [
+        f"{reference.size_bytes / this.size_bytes:.1f}x vs the {name}"
+        for name, reference in by_name.items()
+        if reference is not this and this.size_bytes and name in ("teacher", "student (fp32)")
+    ]
+    rows = [
+        {
+            "name": f"**{row.name}** (this model)" if row is this else row.name,
+            "parameters": _fmt(row.parameters),
+            "size_mb": _fmt(row.size_bytes / 1e6, 3),
+            "gmacs": _fmt(row.gmacs),
+            "metrics": {k: _fmt(row.metrics.get(k)) for k in metric_names},
+        }
+        for row in spec.rows
+    ]
+    limitations = spec.limitations or [
+        "Measured on the dataset and split named above only; check it on your own data.",
+        "Low-bit weights load through `import hf_quads`; without it transformers cannot "
+        "read the packed tensors.",
+    ]
+    summary = f"A compressed {spec.task.replace('-', ' ')} model ({this.name})."
+    return ModelCard.from_template(
+        data,
+        template_path=str(template_path(template)),
+        model_name=spec.repo_id.rsplit("/", 1)[-1],
+        repo_id=spec.repo_id,
+        summary=summary,
+        base_model=spec.base_model,
+        base_model_url=f"https://huggingface.co/{spec.base_model}" if spec.base_model else None,
+        method_lines=_method_lines(spec),
+        metric_names=metric_names,
+        rows=rows,
+        reductions=reductions,
+        eval_dataset=spec.dataset,
+        eval_split=spec.dataset_split,
+        hyperparameters=spec.hyperparameters,
+        auto_class=_AUTO_CLASS[spec.task],
+        ort_class=_ORT_CLASS[spec.task],
+        onnx=spec.onnx_quantization is not None,
+        onnx_quantization=spec.onnx_quantization or "fp32",
+        limitations=limitations,
+    )
+
+
+__all__ = ["CardError", "CardSpec", "ModelRow", "render_card", "template_path"]

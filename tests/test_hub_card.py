@@ -1,0 +1,111 @@
+"""Model cards: metadata that huggingface_hub parses back, the compression table, the template."""
+
+from __future__ import annotations
+
+import pytest
+from huggingface_hub import ModelCard
+
+from hf_quads.hub import CardError, CardSpec, ModelRow, render_card, template_path
+
+
+def quads_spec(**overrides) -> CardSpec:
+    fields = {
+        "repo_id": "someone/whisper-fsc-4bit",
+        "task": "audio-classification",
+        "rows": [
+            ModelRow("teacher", 1_200_000, 4_800_000, 1.5, {"accuracy": 96.1, "macro_f1": 95.8}),
+            ModelRow("student (fp32)", 134_000, 540_000, 0.2, {"accuracy": 95.5, "macro_f1": 95.0}),
+            ModelRow(
+                "student (4-bit)", 134_000, 128_500, 0.2, {"accuracy": 95.2, "macro_f1": 94.9}
+            ),
+        ],
+        "base_model": "openai/whisper-base",
+        "base_model_relation": "quantized",
+        "method": {"bits": 4, "quant_method": "kmeans", "schedule": "quads"},
+        "dataset": "fluent_speech_commands",
+        "dataset_split": "test",
+        "hyperparameters": {"learning_rate": 3e-3, "num_train_epochs": 20},
+        "onnx_quantization": "int8",
+    }
+    fields.update(overrides)
+    return CardSpec(**fields)
+
+
+def test_card_metadata_round_trips_through_huggingface_hub(tmp_path):
+    card = render_card(quads_spec())
+    card.save(tmp_path / "README.md")
+    back = ModelCard.load(tmp_path / "README.md")
+    data = back.data
+    assert data.base_model == "openai/whisper-base"
+    assert data.base_model_relation == "quantized"
+    assert data.library_name == "transformers"
+    assert {"hf-quads", "quantized", "4-bit", "kmeans", "distillation", "onnx"} <= set(data.tags)
+    results = {(r.metric_type, r.metric_value, r.dataset_split) for r in data.eval_results}
+    assert results == {("accuracy", 95.2, "test"), ("macro_f1", 94.9, "test")}
+    assert data.datasets == ["fluent_speech_commands"]
+
+
+def test_card_body_has_the_table_reductions_usage_and_citations():
+    text = str(render_card(quads_spec()))
+    assert "| **student (4-bit)** (this model) | 134,000 | 0.129 | 0.20 | 95.20 | 94.90 |" in text
+    assert "37.4x vs the teacher" in text and "4.2x vs the student (fp32)" in text
+    assert "| `learning_rate` | `0.003` |" in text
+    assert 'AutoModelForAudioClassification.from_pretrained("someone/whisper-fsc-4bit")' in text
+    assert (
+        'ORTModelForAudioClassification.from_pretrained("someone/whisper-fsc-4bit", subfolder="onnx")'
+        in text
+    )
+    assert "@inproceedings{biswas2025quads" in text and "@inproceedings{moslem2025efficient" in text
+    assert "{{ " not in text and "{%" not in text  # nothing left unrendered
+
+
+def test_pruned_translation_card():
+    spec = quads_spec(
+        repo_id="someone/qwen2audio-ende-24l",
+        task="translation",
+        rows=[
+            ModelRow("teacher", 8_400_000_000, 16_790_000_000, None, {"chrf++": 55.0}),
+            ModelRow("pruned + QLoRA + KD", 4_120_000_000, 8_650_000_000, None, {"chrf++": 55.1}),
+        ],
+        base_model_relation="finetune",
+        method={
+            "pruned_layers": [28, 25, 9],
+            "pruned_stack": "decoder",
+            "recovery": "QLoRA r=64 + sequence-level KD",
+        },
+        dataset="acl6060",
+        onnx_quantization=None,
+    )
+    card = render_card(spec)
+    assert {"pruned", "qlora"} <= set(card.data.tags) and "quantized" not in card.data.tags
+    text = str(card)
+    assert "layers removed in order: 28, 25, 9" in text
+    assert "AutoModelForSpeechSeq2Seq" in text and "onnx/" not in text
+    assert "1.9x vs the teacher" in text
+
+
+def test_template_and_errors():
+    assert template_path().name == "compressed_model.md.jinja"
+    with pytest.raises(CardError, match="not found"):
+        template_path("missing.jinja")
+    with pytest.raises(CardError, match="at least the row"):
+        render_card(quads_spec(rows=[]))
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_templates(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", str(root), "--no-deps", "--no-build-isolation",
+         "-w", str(tmp_path)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("hf_quads-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "hf_quads/model_cards/compressed_model.md.jinja" in names
+    assert "hf_quads/hub/card.py" in names
