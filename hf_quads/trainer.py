@@ -513,13 +513,36 @@ class DistillQuantTrainer(Trainer):
         }
         return {k: v for k, v in self.model.state_dict().items() if k not in quantizer_state}
 
+    def _model_card(self, saved_dir: str | os.PathLike, output_dir: str | None = None) -> Any:
+        from .hub import render_card, spec_from_training
+
+        name = os.path.basename(os.path.abspath(output_dir or self.args.output_dir))
+        spec = spec_from_training(
+            self.args,
+            self.accelerator.unwrap_model(self.model),
+            self.teacher,
+            self.state.log_history,
+            saved_dir,
+            quantized=self._quant_fitted,
+            repo_id=self.args.hub_model_id or name,
+        )
+        return render_card(spec)
+
+    def create_model_card(self, *args: Any, **kwargs: Any) -> None:
+        """Write hf-quads' card (method, compression table, metadata) as README.md."""
+        if self.is_world_process_zero():
+            self._model_card(self.args.output_dir).save(
+                os.path.join(self.args.output_dir, "README.md")
+            )
+
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """Save the student for use: the packed low-bit checkpoint once it has been quantized.
 
         Training checkpoints (``_internal_call``) keep everything a resume needs
         (quantizer state, feature projector). The final save drops the projector and
         writes, atomically, the compressed checkpoint (or the plain one if no
-        quantization phase has run), the processor and the training arguments.
+        quantization phase has run), the processor, the training arguments and the
+        model card (README.md, see :func:`hf_quads.hub.render_card`).
         """
         if _internal_call:
             super().save_model(output_dir, _internal_call=True)
@@ -539,5 +562,6 @@ class DistillQuantTrainer(Trainer):
                 if self.processing_class is not None:
                     self.processing_class.save_pretrained(tmp)
                 torch.save(self.args, os.path.join(tmp, TRAINING_ARGS_NAME))
+                self._model_card(tmp, output_dir).save(os.path.join(tmp, "README.md"))
         if self.args.push_to_hub:
             self.push_to_hub(commit_message="Model save")

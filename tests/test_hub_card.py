@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from huggingface_hub import ModelCard
 
-from hf_quads.hub import CardError, CardSpec, ModelRow, render_card, template_path
+from hf_quads.hub import (
+    CardError,
+    CardSpec,
+    ModelRow,
+    latest_eval_metrics,
+    render_card,
+    template_path,
+)
 
 
 def quads_spec(**overrides) -> CardSpec:
@@ -109,3 +116,15 @@ def test_the_wheel_ships_the_templates(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "hf_quads/model_cards/compressed_model.md.jinja" in names
     assert "hf_quads/hub/card.py" in names
+
+
+def test_latest_eval_metrics_reads_the_last_evaluation():
+    history = [
+        {"loss": 2.0, "step": 1},
+        {"eval_loss": 1.0, "eval_accuracy": 50.0, "eval_runtime": 0.1, "step": 2},
+        {"loss": 1.5, "step": 3},
+        {"eval_loss": 0.9, "eval_accuracy": 60.0, "eval_macro_f1": 55.0, "epoch": 1.0},
+        {"train_runtime": 3.0},
+    ]
+    assert latest_eval_metrics(history) == {"accuracy": 60.0, "macro_f1": 55.0}
+    assert latest_eval_metrics([{"loss": 1.0}]) == {}

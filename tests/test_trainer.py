@@ -85,6 +85,13 @@ def test_whisper_classifier_both_phases_save_reload_pipeline(tmp_path):
     with safe_open(out / "model.safetensors", "pt") as f:
         saved_keys = set(f.keys())
     assert not any(PROJECTOR_ATTR in k for k in saved_keys)
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(out / "README.md")
+    assert card.data.base_model_relation == "quantized"
+    assert {"hf-quads", "quantized", "4-bit", "kmeans", "distillation"} <= set(card.data.tags)
+    assert card.data.model_name == "saved"
+    assert "| teacher |" in card.text and "| **student (4-bit)** (this model) |" in card.text
 
     x = torch.tensor(np.asarray(data[:4]["input_features"], dtype=np.float32))
     trainer.model.eval()

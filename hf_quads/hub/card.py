@@ -219,4 +219,94 @@ def render_card(spec: CardSpec, template: str = DEFAULT_TEMPLATE) -> Any:
     )
 
 
-__all__ = ["CardError", "CardSpec", "ModelRow", "render_card", "template_path"]
+_NOT_METRICS = ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch")
+_HYPERPARAMETERS = (
+    "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+    "gradient_accumulation_steps", "lr_scheduler_type", "warmup_ratio", "weight_decay", "seed",
+    "schedule", "quant_method", "bits", "alpha", "gamma", "kd_weight", "temperature",
+    "centroid_weight", "feature_loss",
+)  # fmt: skip
+
+
+def latest_eval_metrics(log_history: list[dict[str, Any]]) -> dict[str, float]:
+    """The task metrics of the last evaluation in a Trainer's ``state.log_history``."""
+    for entry in reversed(log_history):
+        metrics = {
+            key[len("eval_") :]: float(value)
+            for key, value in entry.items()
+            if key.startswith("eval_") and not key.endswith(_NOT_METRICS)
+        }
+        if metrics:
+            return metrics
+    return {}
+
+
+def _task_of(model: Any) -> Task:
+    name = type(model).__name__
+    if name.endswith(("ForAudioClassification", "ForSequenceClassification")):
+        return "audio-classification"
+    if "Speech" in name or name.startswith("Whisper"):
+        return "automatic-speech-recognition"
+    return "translation"
+
+
+def _weight_bytes(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.glob("*.safetensors")) or sum(
+        p.stat().st_size for p in directory.glob("*.bin")
+    )
+
+
+def spec_from_training(
+    args: Any,
+    model: Any,
+    teacher: Any,
+    log_history: list[dict[str, Any]],
+    saved_dir: str | Path,
+    *,
+    quantized: bool,
+    repo_id: str | None = None,
+) -> CardSpec:
+    """The card of a model ``DistillQuantTrainer`` saved in ``saved_dir``.
+
+    Rows: the teacher (its in-memory size), the fp32 student (4 bytes per
+    parameter) and the saved model (its weight files); metrics: the last evaluation.
+    """
+    params = sum(p.numel() for p in model.parameters())
+    rows = []
+    if teacher is not None:
+        rows.append(
+            ModelRow(
+                "teacher",
+                sum(p.numel() for p in teacher.parameters()),
+                sum(t.numel() * t.element_size() for t in teacher.state_dict().values()),
+            )
+        )
+    name = f"student ({args.bits}-bit)" if quantized else "student"
+    if quantized:
+        rows.append(ModelRow("student (fp32)", params, 4 * params))
+    rows.append(ModelRow(name, params, _weight_bytes(Path(saved_dir)),
+                         metrics=latest_eval_metrics(log_history)))  # fmt: skip
+    base = getattr(getattr(teacher, "config", None), "_name_or_path", None) or None
+    method: dict[str, Any] = {"schedule": args.schedule, "distillation": teacher is not None}
+    if quantized:
+        method.update(bits=args.bits, quant_method=args.quant_method)
+    return CardSpec(
+        repo_id=repo_id or args.hub_model_id or Path(saved_dir).resolve().name,
+        task=_task_of(model),
+        rows=rows,
+        base_model=base,
+        base_model_relation="quantized" if quantized else "finetune",
+        method=method,
+        hyperparameters={k: getattr(args, k) for k in _HYPERPARAMETERS if hasattr(args, k)},
+    )
+
+
+__all__ = [
+    "CardError",
+    "CardSpec",
+    "ModelRow",
+    "latest_eval_metrics",
+    "render_card",
+    "spec_from_training",
+    "template_path",
+]
