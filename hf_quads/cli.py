@@ -22,6 +22,8 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("profile",): "hf_quads.commands.profile",
     ("prune-recover",): "hf_quads.commands.prune_recover",
     ("export",): "hf_quads.commands.export",
+    ("card",): "hf_quads.commands.card",
+    ("push",): "hf_quads.commands.push",
 }
 
 

@@ -11,6 +11,7 @@ the Trainer's loop, logging and saving.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import functools
 import logging
@@ -524,7 +525,7 @@ class DistillQuantTrainer(Trainer):
             self.state.log_history,
             saved_dir,
             quantized=self._quant_fitted,
-            repo_id=self.args.hub_model_id or name,
+            repo_id=self.hub_model_id or self.args.hub_model_id or name,
         )
         return render_card(spec)
 
@@ -541,27 +542,66 @@ class DistillQuantTrainer(Trainer):
         Training checkpoints (``_internal_call``) keep everything a resume needs
         (quantizer state, feature projector). The final save drops the projector and
         writes, atomically, the compressed checkpoint (or the plain one if no
-        quantization phase has run), the processor, the training arguments and the
-        model card (README.md, see :func:`hf_quads.hub.render_card`).
+        quantization phase has run), the processor, the training arguments (without
+        the Hub token) and the model card (README.md, see :func:`hf_quads.hub.render_card`).
+        With ``push_to_hub=True`` it is then pushed (:meth:`push_to_hub`).
         """
         if _internal_call:
             super().save_model(output_dir, _internal_call=True)
             return
-        output_dir = output_dir or self.args.output_dir
-        if self.args.should_save:
-            with (
-                self._projector_detached(),
-                atomic_directory(
-                    output_dir, mode="merge", stale_patterns=WEIGHT_FILE_PATTERNS
-                ) as tmp,
-            ):
-                if self._quant_fitted:
-                    save_quantized(self.model, tmp)
-                else:
-                    self.model.save_pretrained(tmp, state_dict=self._plain_state_dict())
-                if self.processing_class is not None:
-                    self.processing_class.save_pretrained(tmp)
-                torch.save(self.args, os.path.join(tmp, TRAINING_ARGS_NAME))
-                self._model_card(tmp, output_dir).save(os.path.join(tmp, "README.md"))
+        self._save_compressed(output_dir or self.args.output_dir)
         if self.args.push_to_hub:
             self.push_to_hub(commit_message="Model save")
+
+    def _save_compressed(self, output_dir: str) -> None:
+        if not self.args.should_save:
+            return
+        args = copy.copy(self.args)
+        args.hub_token = None
+        with (
+            self._projector_detached(),
+            atomic_directory(output_dir, mode="merge", stale_patterns=WEIGHT_FILE_PATTERNS) as tmp,
+        ):
+            if self._quant_fitted:
+                save_quantized(self.model, tmp)
+            else:
+                self.model.save_pretrained(tmp, state_dict=self._plain_state_dict())
+            if self.processing_class is not None:
+                self.processing_class.save_pretrained(tmp)
+            torch.save(args, os.path.join(tmp, TRAINING_ARGS_NAME))
+            self._model_card(tmp, output_dir).save(os.path.join(tmp, "README.md"))
+
+    def push_to_hub(
+        self,
+        commit_message: str | None = "End of training",
+        blocking: bool = True,
+        token: str | None = None,
+        revision: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Save the compressed student into ``output_dir`` and push it with its card.
+
+        Unlike ``Trainer.push_to_hub``, which uploads a training checkpoint, this
+        uploads what :meth:`save_model` writes (the packed low-bit weights, processor,
+        card) plus ``output_dir/onnx`` if an export is there, in one commit
+        (:func:`hf_quads.hub.push_folder`). ``blocking`` is accepted for
+        compatibility; the upload always completes before returning.
+        """
+        from .hub import create_repo, push_folder
+
+        token = token if token is not None else self.args.hub_token
+        if self.hub_model_id is None and self.is_world_process_zero():
+            name = self.args.hub_model_id or os.path.basename(os.path.abspath(self.args.output_dir))
+            self.hub_model_id = create_repo(name, token=token, private=self.args.hub_private_repo)
+        self._save_compressed(self.args.output_dir)
+        if not self.is_world_process_zero():
+            return None
+        self._finish_current_push()
+        return push_folder(
+            self.args.output_dir,
+            self.hub_model_id,
+            token=token,
+            private=self.args.hub_private_repo,
+            revision=revision if revision is not None else getattr(self.args, "hub_revision", None),
+            commit_message=commit_message or "End of training",
+        )

@@ -241,8 +241,8 @@ def latest_eval_metrics(log_history: list[dict[str, Any]]) -> dict[str, float]:
     return {}
 
 
-def _task_of(model: Any) -> Task:
-    name = type(model).__name__
+def _task_of(name: str) -> Task:
+    """The card's task from a model class name."""
     if name.endswith(("ForAudioClassification", "ForSequenceClassification")):
         return "audio-classification"
     if "Speech" in name or name.startswith("Whisper"):
@@ -292,7 +292,7 @@ def spec_from_training(
         method.update(bits=args.bits, quant_method=args.quant_method)
     return CardSpec(
         repo_id=repo_id or args.hub_model_id or Path(saved_dir).resolve().name,
-        task=_task_of(model),
+        task=_task_of(type(model).__name__),
         rows=rows,
         base_model=base,
         base_model_relation="quantized" if quantized else "finetune",
@@ -301,12 +301,93 @@ def spec_from_training(
     )
 
 
+_RESULT_FILES = ("eval_results.json", "all_results.json", "test_results.json")
+
+
+def checkpoint_metrics(model_dir: str | Path) -> dict[str, float]:
+    """Eval metrics a Trainer saved beside a checkpoint (``trainer.save_metrics``), if any."""
+    import json
+
+    for name in _RESULT_FILES:
+        path = Path(model_dir) / name
+        if path.is_file():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            metrics = latest_eval_metrics([data])
+            if metrics:
+                return metrics
+    return {}
+
+
+def _profile_row(name: str, model_dir: str | Path, metrics: dict[str, float]) -> ModelRow:
+    from ..profile import profile_model_dir
+
+    profile = profile_model_dir(model_dir, bits=())
+    return ModelRow(
+        name,
+        profile.parameters.total,
+        _weight_bytes(Path(model_dir)),
+        profile.macs.gmacs if profile.macs is not None else None,
+        metrics,
+    )
+
+
+def spec_from_checkpoint(
+    model_dir: str | Path,
+    *,
+    repo_id: str | None = None,
+    base_model: str | None = None,
+    teacher_dir: str | Path | None = None,
+    metrics: dict[str, float] | None = None,
+    dataset: str | None = None,
+    dataset_split: str | None = None,
+    onnx_quantization: str | None = None,
+) -> CardSpec:
+    """The card of a saved checkpoint, measured from its directory.
+
+    Parameters, weight bytes and GMACs come from :func:`hf_quads.profile.profile_model_dir`;
+    bits and codebook/uniform from ``config.json``'s ``quantization_config``; metrics
+    from ``metrics`` or the Trainer's ``eval_results.json`` / ``all_results.json``.
+    ``teacher_dir`` adds a teacher row (and its metrics) for the reduction factors.
+    """
+    import json
+
+    root = Path(model_dir)
+    config_file = root / "config.json"
+    if not config_file.is_file():
+        raise CardError(f"not a model directory: {root} has no config.json")
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    quant = config.get("quantization_config") or {}
+    quantized = quant.get("quant_method") == "hf_quads"
+    architectures = config.get("architectures") or [""]
+    rows = []
+    if teacher_dir is not None:
+        rows.append(_profile_row("teacher", teacher_dir, checkpoint_metrics(teacher_dir)))
+    name = f"student ({quant['bits']}-bit)" if quantized else "model"
+    rows.append(_profile_row(name, root, metrics or checkpoint_metrics(root)))
+    method: dict[str, Any] = {}
+    if quantized:
+        method.update(bits=quant["bits"], quant_method=quant.get("method", "kmeans"))
+    return CardSpec(
+        repo_id=repo_id or root.resolve().name,
+        task=_task_of(architectures[0]),
+        rows=rows,
+        base_model=base_model,
+        base_model_relation=("quantized" if quantized else "finetune") if base_model else None,
+        method=method,
+        dataset=dataset,
+        dataset_split=dataset_split,
+        onnx_quantization=onnx_quantization,
+    )
+
+
 __all__ = [
     "CardError",
     "CardSpec",
     "ModelRow",
+    "checkpoint_metrics",
     "latest_eval_metrics",
     "render_card",
+    "spec_from_checkpoint",
     "spec_from_training",
     "template_path",
 ]
