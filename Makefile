@@ -52,8 +52,9 @@ test: lint
 test-latest: $(VENV_LATEST)/.installed
 	@$(PY_LATEST) .ci/pytest_leg.py $(PYTEST_ARGS)
 
+# Synthesises the corpus if absent, trains, compresses, exports and prints the QUADS-style table.
 demo: $(VENV)/.installed
-	$(VENV)/bin/hf-quads data synth --out data/synth_fsc --seed 0
+	$(VENV)/bin/hf-quads demo --output_dir $(DEMO_OUT)
 
 # Speed and size claims: each script measures side by side and writes benchmarks/results/*.json.
 bench: $(VENV)/.installed

@@ -3,7 +3,9 @@
 Each command lives in ``hf_quads/commands/<name>.py`` and exposes ``Arguments`` (a
 dataclass that ``HfArgumentParser`` turns into options), ``run(args) -> int``,
 a one-line ``HELP`` and optionally ``POSITIONAL``: the field names that may be
-given as leading positional words (``hf-quads profile DIR``). This module only
+given as leading positional words (``hf-quads profile DIR``), and ``OVERRIDES =
+True`` when the command takes a recipe's ``--key value`` overrides after its own
+options (they reach ``run(args, overrides)``). This module only
 finds the command, parses its options and calls it; commands are imported lazily
 so ``hf-quads --help`` stays fast.
 """
@@ -20,7 +22,9 @@ from types import ModuleType
 COMMANDS: dict[tuple[str, ...], str] = {
     ("data", "synth"): "hf_quads.commands.data_synth",
     ("profile",): "hf_quads.commands.profile",
-    ("prune-recover",): "hf_quads.commands.prune_recover",
+    ("train",): "hf_quads.commands.train",
+    ("demo",): "hf_quads.commands.demo",
+    ("prune",): "hf_quads.commands.prune",
     ("export",): "hf_quads.commands.export",
     ("card",): "hf_quads.commands.card",
     ("push",): "hf_quads.commands.push",
@@ -79,9 +83,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog=f"hf-quads {' '.join(words)}",
         description=getattr(module, "DESCRIPTION", module.HELP),
         formatter_class=_HelpFormatter,
+        allow_abbrev=False,  # `--out` must not silently become `--output_dir`
     )
     rest = _positional_to_options(module, argv[len(words) :])
-    (args,) = parser.parse_args_into_dataclasses(args=rest)
+    overrides: list[str] = []
+    if getattr(module, "OVERRIDES", False):
+        args, overrides = parser.parse_args_into_dataclasses(
+            args=rest, return_remaining_strings=True
+        )
+    else:
+        (args,) = parser.parse_args_into_dataclasses(args=rest)
     import torch
 
     from .errors import HfQuadsError
@@ -90,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_flush_denormal(True)
 
     try:
+        if getattr(module, "OVERRIDES", False):
+            return int(module.run(args, overrides) or 0)
         return int(module.run(args) or 0)
     except HfQuadsError as err:  # bad input the user can fix: a message, not a traceback
         print(f"hf-quads {' '.join(words)}: error: {err}", file=sys.stderr)

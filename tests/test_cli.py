@@ -52,10 +52,10 @@ def test_console_script_is_installed():
 
 
 def test_prune_recover_reports_a_bad_recipe_in_one_line(tmp_path, capsys):
-    assert main(["prune-recover", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["prune", str(tmp_path / "missing.yaml")]) == 2
     assert "no such recipe file" in capsys.readouterr().err
     recipe = tmp_path / "bad.yaml"
     recipe.write_text("output_dir: out\nteacher: {}\nprune: {num_layers: 2}\n")
-    assert main(["prune-recover", str(recipe)]) == 2
+    assert main(["prune", str(recipe)]) == 2
     err = capsys.readouterr().err
     assert "recipe.prune: unknown key(s) ['num_layers']" in err and "Traceback" not in err

@@ -1,6 +1,6 @@
 """Speech data: audio decoding, dataset loaders for the real layouts, synthetic corpora."""
 
-from .audio import feature_map_fn, load_audio, prepare_features
+from .audio import feature_map_fn, featurize, load_audio, prepare_features
 from .collate import IGNORE_INDEX, SpeechSeq2SeqCollator
 from .fsc import FSC_INTENT_TRIPLES, FSC_INTENTS, fsc_intent_name, load_fsc
 from .slurp import load_slurp, slurp_intent
@@ -12,6 +12,7 @@ __all__ = [
     "IGNORE_INDEX",
     "SpeechSeq2SeqCollator",
     "feature_map_fn",
+    "featurize",
     "fsc_intent_name",
     "load_audio",
     "load_covost",

@@ -149,3 +149,49 @@ def feature_map_fn(
         return out
 
     return fn
+
+
+def featurize(
+    dataset: Any,
+    feature_extractor: Any,
+    *,
+    audio_column: str = "audio",
+    label_column: str | None = "label",
+    max_seconds: float | None = None,
+    num_proc: int | None = None,
+    desc: str = "features",
+) -> Any:
+    """A classification ``datasets.Dataset`` of model inputs, ready for the Trainer.
+
+    Keeps only the model inputs and ``labels``, in torch format. Log-mel inputs
+    (Whisper) are stored as fixed-shape ``Array2D`` columns, so batches are read as
+    one block instead of nested Python lists: over 10,000 clips this is the
+    difference between seconds and minutes per epoch. ``num_proc`` > 1 forks worker
+    processes: do it before torch has run multi-threaded in this process (a forked
+    OpenMP pool deadlocks); one process with torch's own threads is usually as fast.
+    """
+    import datasets
+
+    fn = feature_map_fn(
+        feature_extractor,
+        audio_column=audio_column,
+        label_column=label_column,
+        max_seconds=max_seconds,
+    )
+    features = None
+    if "input_features" in getattr(feature_extractor, "model_input_names", ()):
+        probe = fn(dataset[:1])["input_features"][0]
+        shape = tuple(np.asarray(probe).shape)
+        features = datasets.Features({"input_features": datasets.Array2D(shape, "float32")})
+        if label_column is not None and label_column in dataset.column_names:
+            features["labels"] = datasets.Value("int64")
+    out = dataset.map(
+        fn,
+        batched=True,
+        batch_size=64,
+        features=features,
+        remove_columns=dataset.column_names,
+        num_proc=num_proc if num_proc and num_proc > 1 else None,
+        desc=desc,
+    )
+    return out.with_format("torch")

@@ -256,6 +256,19 @@ def _weight_bytes(directory: Path) -> int:
     )
 
 
+def hub_model_id(name_or_path: str | None) -> str | None:
+    """``name_or_path`` when it names a Hub repository, ``None`` for a local folder.
+
+    A card's ``base_model`` must be a Hub id: a teacher loaded from ``/tmp/...`` or
+    ``./teacher`` is not one.
+    """
+    import re
+
+    if not name_or_path or Path(name_or_path).exists() or name_or_path.startswith((".", "/", "~")):
+        return None
+    return name_or_path if re.fullmatch(r"[\w.-]+/[\w.-]+|[\w.-]+", name_or_path) else None
+
+
 def spec_from_training(
     args: Any,
     model: Any,
@@ -286,7 +299,7 @@ def spec_from_training(
         rows.append(ModelRow("student (fp32)", params, 4 * params))
     rows.append(ModelRow(name, params, _weight_bytes(Path(saved_dir)),
                          metrics=latest_eval_metrics(log_history)))  # fmt: skip
-    base = getattr(getattr(teacher, "config", None), "_name_or_path", None) or None
+    base = hub_model_id(getattr(getattr(teacher, "config", None), "_name_or_path", None))
     method: dict[str, Any] = {"schedule": args.schedule, "distillation": teacher is not None}
     if quantized:
         method.update(bits=args.bits, quant_method=args.quant_method)
@@ -385,6 +398,7 @@ __all__ = [
     "CardSpec",
     "ModelRow",
     "checkpoint_metrics",
+    "hub_model_id",
     "latest_eval_metrics",
     "render_card",
     "spec_from_checkpoint",

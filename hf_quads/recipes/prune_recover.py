@@ -35,13 +35,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..errors import HfQuadsError
+from .loading import RecipeError, read_recipe
 
 REPORT_NAME = "prune_recover_report.json"
-
-
-class RecipeError(HfQuadsError, ValueError):
-    """A recipe file that does not describe a run."""
 
 
 # ----------------------------------------------------------------------------- the schema
@@ -161,17 +157,13 @@ class PruneRecoverRecipe:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> PruneRecoverRecipe:
-        import yaml
-
-        path = Path(path)
-        if not path.is_file():
-            raise RecipeError(f"{path}: no such recipe file")
-        raw = yaml.safe_load(path.read_text())
-        if not isinstance(raw, dict):
+        try:
+            return cls.from_dict(read_recipe(path))
+        except RecipeError as error:
+            message = str(error)
             raise RecipeError(
-                f"{path}: a recipe is a mapping of sections, got {type(raw).__name__}"
-            )
-        return cls.from_dict(raw)
+                message if message.startswith(str(path)) else f"{path}: {message}"
+            ) from None
 
 
 def _build(cls: type, raw: Any, where: str) -> Any:

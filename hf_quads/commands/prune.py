@@ -1,4 +1,4 @@
-"""``hf-quads prune-recover RECIPE.yaml``: iterative layer pruning, then QLoRA + KD recovery."""
+"""``hf-quads prune RECIPE.yaml``: iterative layer pruning, then QLoRA + KD recovery."""
 
 from __future__ import annotations
 
@@ -17,14 +17,18 @@ Writes into the recipe's output_dir: pruning_report.json and pruning_plot.png,
 prune_recover_report.json (the metric of the teacher, the pruned and the recovered
 model on the evaluation split, sizes, timings), and the models in teacher/ (tiny
 recipes), pruned/ and recovered/.
+
+Options after the recipe override its keys, by section: `--prune.num_layers_to_remove 4
+--recover.training.learning_rate 1e-4` (values are read as YAML).
 """
 
 POSITIONAL = ("recipe",)
+OVERRIDES = True
 
 
 @dataclass
 class Arguments:
-    """Options of ``hf-quads prune-recover``."""
+    """Options of ``hf-quads prune``."""
 
     recipe: str = field(metadata={"help": "recipe YAML file (trainers/iwslt25-*.yaml)"})
     output_dir: str | None = field(
@@ -32,13 +36,20 @@ class Arguments:
     )
 
 
-def run(args: Arguments) -> int:
-    """Run the recipe and print the scores before pruning, after pruning and after recovery."""
-    from ..recipes import PruneRecoverRecipe, run_prune_recover
-
-    recipe = PruneRecoverRecipe.from_yaml(args.recipe)
+def run(args: Arguments, overrides: list[str]) -> int:
+    """Run the recipe (with ``--output_dir`` and the overrides)."""
     if args.output_dir is not None:
-        recipe.output_dir = args.output_dir
+        overrides = [*overrides, "--output_dir", args.output_dir]
+    return run_recipe(args.recipe, overrides)
+
+
+def run_recipe(path: str, overrides: list[str]) -> int:
+    """Run a prune recipe and print the scores before pruning, after pruning and after recovery."""
+    from ..recipes import PruneRecoverRecipe, run_prune_recover
+    from ..recipes.loading import apply_dotted_overrides, read_recipe
+
+    raw = apply_dotted_overrides(read_recipe(path), overrides, f"command line overrides of {path}")
+    recipe = PruneRecoverRecipe.from_dict(raw)
     report = run_prune_recover(recipe)
     metric = report["metric"]
     summary = {
