@@ -79,7 +79,7 @@ class DemoArguments:
     )
     teacher_d_model: int = field(default=64, metadata={"help": "teacher width"})
     teacher_layers: int = field(default=2, metadata={"help": "teacher encoder layers"})
-    teacher_epochs: float = field(default=12.0, metadata={"help": "teacher training epochs"})
+    teacher_epochs: float = field(default=20.0, metadata={"help": "teacher training epochs"})
     student_layers: int = field(
         default=1,
         metadata={"help": "encoder layers the student keeps: the teacher's others are pruned"},
