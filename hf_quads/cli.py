@@ -87,12 +87,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     rest = _positional_to_options(module, argv[len(words) :])
     overrides: list[str] = []
-    if getattr(module, "OVERRIDES", False):
-        args, overrides = parser.parse_args_into_dataclasses(
-            args=rest, return_remaining_strings=True
-        )
-    else:
-        (args,) = parser.parse_args_into_dataclasses(args=rest)
+    try:  # an Arguments dataclass may refuse a combination in __post_init__
+        if getattr(module, "OVERRIDES", False):
+            args, overrides = parser.parse_args_into_dataclasses(
+                args=rest, return_remaining_strings=True
+            )
+        else:
+            (args,) = parser.parse_args_into_dataclasses(args=rest)
+    except ValueError as err:
+        print(f"hf-quads {' '.join(words)}: error: {err}", file=sys.stderr)
+        return 2
     import torch
 
     from .errors import HfQuadsError

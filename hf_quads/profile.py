@@ -169,8 +169,12 @@ class DiskUsage:
         }
 
 
-def disk_usage(path: str | os.PathLike[str]) -> DiskUsage:
-    """Sum the sizes of the regular files under ``path`` (recursively).
+def disk_usage(path: str | os.PathLike[str], *, recursive: bool = True) -> DiskUsage:
+    """Sum the sizes of the regular files under ``path`` (recursively, or its own files only).
+
+    ``recursive=False`` counts only the files directly in ``path``: a model's own
+    weights, without the ``checkpoint-*`` or ``onnx/`` folders a training run or an
+    export may have left beside them.
 
     ``weight_bytes`` is the part in files ending with :data:`WEIGHT_SUFFIXES`
     (``*.safetensors``, ``*.bin``). Symbolic links to files are followed (a Hub
@@ -183,7 +187,9 @@ def disk_usage(path: str | os.PathLike[str]) -> DiskUsage:
     if not root.is_dir():
         raise ProfileError(f"not a directory: {root} (expected a saved model directory)")
     total = weights = files = weight_files = 0
-    for dirpath, _dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root):
+        if not recursive:
+            dirnames.clear()
         for name in filenames:
             try:
                 info = os.stat(os.path.join(dirpath, name))  # follows links to files
@@ -965,8 +971,12 @@ def profile_model_dir(
     log-mel frame rate come from ``preprocessor_config.json`` when it has
     ``sampling_rate`` (and ``hop_length``), else 16 kHz and 100 frames/s.
     """
+    from .quant import dequantize
+
     usage = disk_usage(path)
-    model = load_model_dir(path)
+    # A packed low-bit checkpoint counts as the model its codes stand for (its parameters,
+    # MACs, theoretical sizes); its bytes on disk are what ``usage`` measured.
+    model = dequantize(load_model_dir(path))
     rate: int | None = None
     fps = DEFAULT_FRAMES_PER_SECOND
     preprocessor = Path(path) / "preprocessor_config.json"

@@ -604,4 +604,5 @@ class DistillQuantTrainer(Trainer):
             private=self.args.hub_private_repo,
             revision=revision if revision is not None else getattr(self.args, "hub_revision", None),
             commit_message=commit_message or "End of training",
+            create=False,
         )

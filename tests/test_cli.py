@@ -59,3 +59,18 @@ def test_prune_recover_reports_a_bad_recipe_in_one_line(tmp_path, capsys):
     assert main(["prune", str(recipe)]) == 2
     err = capsys.readouterr().err
     assert "recipe.prune: unknown key(s) ['num_layers']" in err and "Traceback" not in err
+
+
+def test_settings_an_arguments_dataclass_refuses_are_a_one_line_error(capsys):
+    assert main(["demo", "--bits", "9", "--quant_epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("hf-quads demo: error: bits must be from 1 to 8") and "Traceback" not in err
+    )
+
+
+def test_options_are_never_abbreviated(tmp_path, capsys):
+    # `--js` must not be taken for `--json`: it is an unknown option
+    assert main(["profile", str(tmp_path), "--js", "out.json"]) == 2
+    assert "--js" in capsys.readouterr().err
+    assert not (tmp_path / "out.json").exists()

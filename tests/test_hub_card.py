@@ -9,6 +9,7 @@ from hf_quads.hub import (
     CardError,
     CardSpec,
     ModelRow,
+    hub_model_id,
     latest_eval_metrics,
     render_card,
     template_path,
@@ -128,3 +129,10 @@ def test_latest_eval_metrics_reads_the_last_evaluation():
     ]
     assert latest_eval_metrics(history) == {"accuracy": 60.0, "macro_f1": 55.0}
     assert latest_eval_metrics([{"loss": 1.0}]) == {}
+
+
+def test_base_model_is_a_hub_id_never_a_local_path(tmp_path):
+    assert hub_model_id("openai/whisper-base") == "openai/whisper-base"
+    assert hub_model_id("gpt2") == "gpt2"
+    for local in (str(tmp_path), "./teacher", "/data/teacher", "~/teacher", "a/b/c", None, ""):
+        assert hub_model_id(local) is None, local

@@ -79,7 +79,9 @@ def test_spec_from_checkpoint_measures_the_saved_model(packed_4bit):
     (row,) = spec.rows
     assert row.name == "student (4-bit)" and row.metrics == {"accuracy": 0.91}
     assert row.size_bytes == (packed_4bit / "model.safetensors").stat().st_size
-    assert row.parameters > 0 and row.gmacs > 0
+    fp32 = whisper_classifier(d_model=64, layers=2, seed=0)
+    assert row.parameters == sum(p.numel() for p in fp32.parameters())  # not the packed codes
+    assert row.gmacs > 0
     assert spec.task == "audio-classification" and spec.base_model_relation == "quantized"
     assert spec.method == {"bits": 4, "quant_method": "kmeans"}
 
@@ -138,6 +140,15 @@ def test_a_refused_token_raises_without_showing_it(packed_4bit, hub):
     assert "401" in str(info.value) or "Unauthorized" in str(info.value)
     assert wrong not in str(info.value) and TOKEN not in str(info.value)
     assert hub.repos == {}
+
+
+def test_a_token_from_the_environment_is_masked_too(packed_4bit, hub, monkeypatch):
+    wrong = "hf_envSECRETtoken5555555555"
+    monkeypatch.setenv("HF_TOKEN", wrong)
+    with pytest.raises(PushError) as info:
+        push_folder(packed_4bit, "whisper")  # no token argument: huggingface_hub reads HF_TOKEN
+    assert "401" in str(info.value) or "Unauthorized" in str(info.value)
+    assert wrong not in str(info.value)
 
 
 def test_not_a_model_directory(tmp_path):

@@ -100,6 +100,8 @@ def test_disk_usage_sums_regular_files(tmp_path: Path) -> None:
     assert usage.weight_bytes == 5000 + 321
     assert usage.num_weight_files == 2
     assert usage.total_bytes == sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file())
+    own = disk_usage(tmp_path, recursive=False)
+    assert (own.weight_bytes, own.num_files) == (5000, 3)  # sub/ is not the model's
 
 
 def test_disk_usage_missing_directory(tmp_path: Path) -> None:

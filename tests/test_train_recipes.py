@@ -11,7 +11,7 @@ from huggingface_hub import ModelCard
 
 from hf_quads import DistillQuantConfig
 from hf_quads.cli import main
-from hf_quads.recipes.demo import DemoArguments
+from hf_quads.recipes.demo import DemoArguments, check_goals, format_table
 from hf_quads.recipes.loading import (
     RecipeError,
     apply_dotted_overrides,
@@ -205,3 +205,23 @@ def test_quick_demo_runs_every_step(tmp_path, capsys):
     else:
         assert export["parity"]["argmax_agreement"] >= 0.9
         assert (Path(export["dir"]) / "model.onnx").is_file()
+
+
+def test_goals_and_table_from_rows():
+    def row(name, acc, size, bits=None):
+        out = {"name": name, "parameters": 1000, "size_bytes": size, "gmacs": 0.5,
+               "accuracy": acc, "macro_f1": acc}  # fmt: skip
+        return {**out, "bits": bits} if bits else out
+
+    rows = [row("teacher", 0.96, 4_000_000), row("student fp32", 0.955, 400_000),
+            row("student 4-bit", 0.952, 100_000, 4), row("student 2-bit", 0.90, 80_000, 2)]  # fmt: skip
+    assert check_goals(rows, [4, 2], 600.0) == {
+        "teacher_accuracy_at_least_95": True,
+        "wall_time_at_most_15_min": True,
+        "student_4bit_within_1_point": True,
+        "student_2bit_within_5_points": False,  # 6 points below the teacher
+    }
+    assert not check_goals(rows, [4, 2], 901.0)["wall_time_at_most_15_min"]
+    table = format_table(rows)
+    assert "40.0x smaller" in table and "50.0x smaller" in table
+    assert "| 95.20 " in table and table.splitlines()[1].startswith("---")

@@ -172,6 +172,8 @@ def featurize(
     """
     import datasets
 
+    if len(dataset) == 0:
+        raise ValueError("featurize: the dataset has no rows")
     fn = feature_map_fn(
         feature_extractor,
         audio_column=audio_column,

@@ -250,10 +250,10 @@ def _task_of(name: str) -> Task:
     return "translation"
 
 
-def _weight_bytes(directory: Path) -> int:
-    return sum(p.stat().st_size for p in directory.glob("*.safetensors")) or sum(
-        p.stat().st_size for p in directory.glob("*.bin")
-    )
+def _weight_bytes(directory: str | Path) -> int:
+    from ..profile import disk_usage
+
+    return disk_usage(directory, recursive=False).weight_bytes
 
 
 def hub_model_id(name_or_path: str | None) -> str | None:
@@ -297,7 +297,7 @@ def spec_from_training(
     name = f"student ({args.bits}-bit)" if quantized else "student"
     if quantized:
         rows.append(ModelRow("student (fp32)", params, 4 * params))
-    rows.append(ModelRow(name, params, _weight_bytes(Path(saved_dir)),
+    rows.append(ModelRow(name, params, _weight_bytes(saved_dir),
                          metrics=latest_eval_metrics(log_history)))  # fmt: skip
     base = hub_model_id(getattr(getattr(teacher, "config", None), "_name_or_path", None))
     method: dict[str, Any] = {"schedule": args.schedule, "distillation": teacher is not None}
@@ -331,14 +331,16 @@ def checkpoint_metrics(model_dir: str | Path) -> dict[str, float]:
     return {}
 
 
-def _profile_row(name: str, model_dir: str | Path, metrics: dict[str, float]) -> ModelRow:
+def measure_row(name: str, model_dir: str | Path, metrics: dict[str, float]) -> ModelRow:
+    """A table row measured from a saved model: parameters and GMACs of the model its
+    weights stand for (packed checkpoints dequantized), bytes of its own weight files."""
     from ..profile import profile_model_dir
 
     profile = profile_model_dir(model_dir, bits=())
     return ModelRow(
         name,
         profile.parameters.total,
-        _weight_bytes(Path(model_dir)),
+        _weight_bytes(model_dir),
         profile.macs.gmacs if profile.macs is not None else None,
         metrics,
     )
@@ -374,9 +376,9 @@ def spec_from_checkpoint(
     architectures = config.get("architectures") or [""]
     rows = []
     if teacher_dir is not None:
-        rows.append(_profile_row("teacher", teacher_dir, checkpoint_metrics(teacher_dir)))
+        rows.append(measure_row("teacher", teacher_dir, checkpoint_metrics(teacher_dir)))
     name = f"student ({quant['bits']}-bit)" if quantized else "model"
-    rows.append(_profile_row(name, root, metrics or checkpoint_metrics(root)))
+    rows.append(measure_row(name, root, metrics or checkpoint_metrics(root)))
     method: dict[str, Any] = {}
     if quantized:
         method.update(bits=quant["bits"], quant_method=quant.get("method", "kmeans"))
@@ -400,6 +402,7 @@ __all__ = [
     "checkpoint_metrics",
     "hub_model_id",
     "latest_eval_metrics",
+    "measure_row",
     "render_card",
     "spec_from_checkpoint",
     "spec_from_training",

@@ -103,7 +103,12 @@ def _onnx_quantization(files: dict[str, Path]) -> str | None:
 
 
 def _mask(text: str, token: str | None) -> str:
-    return text.replace(token, "hf_***") if token else text
+    """``text`` without the token: the one given, or the one ``huggingface_hub`` found itself."""
+    from huggingface_hub import get_token
+
+    for secret in {token, get_token()} - {None, ""}:
+        text = text.replace(secret, "hf_***")
+    return text
 
 
 @contextlib.contextmanager
@@ -147,6 +152,7 @@ def push_folder(
     create_pr: bool = False,
     onnx_dir: str | os.PathLike | None = None,
     endpoint: str | None = None,
+    create: bool = True,
 ) -> PushResult:
     """Create ``repo_id`` if needed and upload a saved compressed model in one commit.
 
@@ -156,6 +162,8 @@ def push_folder(
         token: a write token; default: ``HF_TOKEN`` or the cached login.
         onnx_dir: an ONNX export to upload as ``onnx/`` (default: ``folder/onnx`` if present).
         endpoint: the Hub URL; default: ``HF_ENDPOINT`` or https://huggingface.co.
+        create: create the repository first (``False`` when ``repo_id`` is the full id of
+            one :func:`create_repo` just made).
 
     Returns:
         A :class:`PushResult` with the commit URL and the uploaded paths.
@@ -169,7 +177,9 @@ def push_folder(
         raise PushError(f"not a saved model directory: {root} has no config.json")
     files = collect_files(root, onnx_dir)
     operations = [CommitOperationAdd(name, str(path)) for name, path in files.items()]
-    full_id = create_repo(repo_id, token=token, private=private, endpoint=endpoint)
+    full_id = (
+        create_repo(repo_id, token=token, private=private, endpoint=endpoint) if create else repo_id
+    )
     if "README.md" not in files:
         logger.info("no README.md in %s: rendering a card from the checkpoint", root)
         spec = spec_from_checkpoint(

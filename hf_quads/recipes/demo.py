@@ -251,19 +251,18 @@ def evaluate_classifier(model_or_dir: Any, test: Any, batch_size: int = 128) -> 
 def measure(name: str, model_dir: Path, metrics: dict[str, float]) -> dict[str, Any]:
     """One row of the table: parameters, weight bytes on disk, GMACs and the metrics.
 
-    Parameters and GMACs are those of the model the weights stand for (packed
-    low-bit checkpoints are dequantized first); the size is what is on disk.
+    Parameters and GMACs are those of the model the weights stand for (see
+    :func:`hf_quads.hub.measure_row`); the size is its weight files on disk.
     """
-    from ..profile import count_macs, disk_usage, load_model_dir
-    from ..quant import dequantize
+    from ..hub import measure_row
 
-    model = dequantize(load_model_dir(model_dir))
+    row = measure_row(name, model_dir, metrics)
     return {
         "name": name,
         "dir": str(model_dir),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "size_bytes": disk_usage(model_dir).weight_bytes,
-        "gmacs": count_macs(model).gmacs,
+        "parameters": row.parameters,
+        "size_bytes": row.size_bytes,
+        "gmacs": row.gmacs,
         **metrics,
     }
 
