@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -60,8 +61,23 @@ def _positional_to_options(module: ModuleType, rest: list[str]) -> list[str]:
     return out + rest
 
 
+def _not_kernel_notice(record: logging.LogRecord) -> bool:
+    """False for bitsandbytes' import-time notice that an optional CPU kernel package is absent.
+
+    The Trainer imports bitsandbytes; on AVX512-BF16 CPUs it then warns that the
+    ``kernels`` package is missing, on every command, though it falls back to its own
+    4-bit path. Other bitsandbytes messages pass.
+    """
+    return "gemm_4bit_forward" not in record.getMessage()
+
+
+def _quiet_optional_kernel_warning() -> None:
+    logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_not_kernel_notice)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hf-quads`` console script."""
+    _quiet_optional_kernel_warning()
     from transformers import HfArgumentParser
 
     argv = list(sys.argv[1:] if argv is None else argv)

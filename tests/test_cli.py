@@ -74,3 +74,16 @@ def test_options_are_never_abbreviated(tmp_path, capsys):
     assert main(["profile", str(tmp_path), "--js", "out.json"]) == 2
     assert "--js" in capsys.readouterr().err
     assert not (tmp_path / "out.json").exists()
+
+
+def test_bitsandbytes_missing_kernel_notice_is_dropped_other_messages_pass(capsys):
+    import logging
+
+    assert main(["--version"]) == 0
+    bnb = logging.getLogger("bitsandbytes.backends.cpu.ops")
+
+    def record(msg: str) -> logging.LogRecord:
+        return logging.LogRecord(bnb.name, logging.WARNING, __file__, 1, msg, (), None)
+
+    assert not bnb.filter(record("Failed to load CPU gemm_4bit_forward from kernels-community"))
+    assert bnb.filter(record("some other bitsandbytes warning"))

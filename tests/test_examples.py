@@ -60,13 +60,13 @@ def test_quads_fsc_example_writes_a_4bit_checkpoint_with_test_metrics(tmp_path):
     assert config["quantization_config"]["bits"] == 4
     assert config["quantization_config"]["method"] == "kmeans"
     assert config["d_model"] == 16 and len(config["id2label"]) == len(FSC_INTENTS)
-    results = json.loads((out / "eval_results.json").read_text())
-    assert 0.0 <= results["eval_accuracy"] <= 1.0 and 0.0 <= results["eval_macro_f1"] <= 1.0
+    results = json.loads((out / "test_results.json").read_text())
+    assert 0.0 <= results["test_accuracy"] <= 1.0 and 0.0 <= results["test_macro_f1"] <= 1.0
     card = (out / "README.md").read_text()
     assert "- 4-bit" in card and "phase schedule `quads`" in card
-    assert f"value: {results['eval_accuracy']}" in card  # the card reports the test metrics
+    assert f"value: {results['test_accuracy']}" in card  # the card reports the test metrics
     assert (out / "preprocessor_config.json").is_file()
-    assert f"test accuracy {results['eval_accuracy']:.4f}" in stdout and str(out) in stdout
+    assert f"test accuracy {results['test_accuracy']:.4f}" in stdout and str(out) in stdout
 
     model = AutoModelForAudioClassification.from_pretrained(out)  # the packed 4-bit student
     assert type(model).__name__ == "WhisperForAudioClassification"

@@ -11,6 +11,7 @@ from hf_quads.hub import (
     ModelRow,
     hub_model_id,
     latest_eval_metrics,
+    latest_evaluation,
     render_card,
     template_path,
 )
@@ -129,6 +130,9 @@ def test_latest_eval_metrics_reads_the_last_evaluation():
     ]
     assert latest_eval_metrics(history) == {"accuracy": 60.0, "macro_f1": 55.0}
     assert latest_eval_metrics([{"loss": 1.0}]) == {}
+    # A test-set evaluation after training (metric_key_prefix="test") is what a card reports.
+    history.append({"test_loss": 0.8, "test_accuracy": 58.0, "test_runtime": 0.2})
+    assert latest_evaluation(history) == ("test", {"accuracy": 58.0})
 
 
 def test_base_model_is_a_hub_id_never_a_local_path(tmp_path):
@@ -136,3 +140,15 @@ def test_base_model_is_a_hub_id_never_a_local_path(tmp_path):
     assert hub_model_id("gpt2") == "gpt2"
     for local in (str(tmp_path), "./teacher", "/data/teacher", "~/teacher", "a/b/c", None, ""):
         assert hub_model_id(local) is None, local
+
+
+def test_hyperparameters_name_what_ended_the_run(tmp_path):
+    from hf_quads.config import DistillQuantConfig
+    from hf_quads.hub.card import training_hyperparameters
+
+    common = {"output_dir": str(tmp_path), "report_to": "none", "use_cpu": True}
+    by_steps = training_hyperparameters(DistillQuantConfig(max_steps=40, **common))
+    assert by_steps["max_steps"] == 40 and "num_train_epochs" not in by_steps
+    by_epochs = training_hyperparameters(DistillQuantConfig(num_train_epochs=7, **common))
+    assert by_epochs["num_train_epochs"] == 7 and "max_steps" not in by_epochs
+    assert by_epochs["bits"] == 4 and by_epochs["schedule"] == "quads"

@@ -165,8 +165,8 @@ use_cpu: true
     out = tmp_path / "out"
     config = json.loads((out / "config.json").read_text())
     assert config["quantization_config"]["bits"] == 2
-    results = json.loads((out / "eval_results.json").read_text())
-    assert 0.0 <= results["eval_accuracy"] <= 1.0 and "eval_macro_f1" in results
+    results = json.loads((out / "test_results.json").read_text())
+    assert 0.0 <= results["test_accuracy"] <= 1.0 and "test_macro_f1" in results
     card = ModelCard.load(out / "README.md")
     assert card.data.base_model_relation == "quantized" and "2-bit" in card.data.tags
     assert {r.metric_type for r in card.data.eval_results} >= {"accuracy", "macro_f1"}

@@ -11,7 +11,7 @@ DESCRIPTION = """\
 Render hf-quads' model card for a saved model directory and write it as
 MODEL_DIR/README.md (or --out). Parameters, size on disk and GMACs are measured
 from the checkpoint; bits and codebook/uniform come from its quantization_config;
-metrics from the Trainer's eval_results.json / all_results.json beside it.
+metrics from the Trainer's test_results.json / eval_results.json / all_results.json beside it.
 --teacher_dir adds the teacher's row and the reduction factors. The YAML
 metadata (base_model, base_model_relation, tags, model-index) is what the Hub
 and huggingface_hub.ModelCard read.

@@ -1,6 +1,13 @@
 """Speech data: audio decoding, dataset loaders for the real layouts, synthetic corpora."""
 
-from .audio import feature_map_fn, featurize, load_audio, prepare_features
+from .audio import (
+    ON_THE_FLY_BYTES,
+    feature_map_fn,
+    featurize,
+    fixed_feature_bytes,
+    load_audio,
+    prepare_features,
+)
 from .collate import IGNORE_INDEX, SpeechSeq2SeqCollator
 from .fsc import FSC_INTENT_TRIPLES, FSC_INTENTS, fsc_intent_name, load_fsc
 from .slurp import load_slurp, slurp_intent
@@ -10,9 +17,11 @@ __all__ = [
     "FSC_INTENTS",
     "FSC_INTENT_TRIPLES",
     "IGNORE_INDEX",
+    "ON_THE_FLY_BYTES",
     "SpeechSeq2SeqCollator",
     "feature_map_fn",
     "featurize",
+    "fixed_feature_bytes",
     "fsc_intent_name",
     "load_audio",
     "load_covost",

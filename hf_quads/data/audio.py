@@ -151,6 +151,19 @@ def feature_map_fn(
     return fn
 
 
+#: Fixed-window features larger than this per clip are computed on the fly by default
+#: (Whisper's 30 s window is 80 x 3000 float32 = 937.5 KiB a clip; a 3 s window is 94 KiB).
+ON_THE_FLY_BYTES = 256 * 1024
+
+
+def fixed_feature_bytes(feature_extractor: Any) -> int | None:
+    """Bytes one clip's features take when stored, for fixed-window log-mel extractors (else None)."""
+    frames = getattr(feature_extractor, "nb_max_frames", None)
+    if "input_features" not in getattr(feature_extractor, "model_input_names", ()) or not frames:
+        return None
+    return int(feature_extractor.feature_size) * int(frames) * 4
+
+
 def featurize(
     dataset: Any,
     feature_extractor: Any,
@@ -159,6 +172,7 @@ def featurize(
     label_column: str | None = "label",
     max_seconds: float | None = None,
     num_proc: int | None = None,
+    on_the_fly: bool | None = None,
     desc: str = "features",
 ) -> Any:
     """A classification ``datasets.Dataset`` of model inputs, ready for the Trainer.
@@ -169,11 +183,27 @@ def featurize(
     difference between seconds and minutes per epoch. ``num_proc`` > 1 forks worker
     processes: do it before torch has run multi-threaded in this process (a forked
     OpenMP pool deadlocks); one process with torch's own threads is usually as fast.
+
+    ``on_the_fly=True`` stores nothing: features are computed each time a batch is
+    read (``dataloader_num_workers`` spreads the work). The default (``None``) picks it
+    when stored features would exceed :data:`ON_THE_FLY_BYTES` a clip, as Whisper's
+    30 s window does (real FSC's 23k training clips would fill 21 GB of cache).
     """
     import datasets
 
     if len(dataset) == 0:
         raise ValueError("featurize: the dataset has no rows")
+    if on_the_fly is None:
+        size = fixed_feature_bytes(feature_extractor)
+        on_the_fly = size is not None and size > ON_THE_FLY_BYTES
+    if on_the_fly:
+        return _featurize_on_the_fly(
+            dataset,
+            feature_extractor,
+            audio_column=audio_column,
+            label_column=label_column,
+            max_seconds=max_seconds,
+        )
     fn = feature_map_fn(
         feature_extractor,
         audio_column=audio_column,
@@ -197,3 +227,47 @@ def featurize(
         desc=desc,
     )
     return out.with_format("torch")
+
+
+def _featurize_on_the_fly(
+    dataset: Any,
+    feature_extractor: Any,
+    *,
+    audio_column: str,
+    label_column: str | None,
+    max_seconds: float | None,
+) -> Any:
+    """``featurize`` without storing: a transform turns audio into model inputs on read.
+
+    The audio column is renamed to the model's first input and the labels to
+    ``labels``, so the Trainer's ``remove_unused_columns`` keeps both; columns added
+    later (the teacher cache's row index) pass through the transform untouched.
+    """
+    import hashlib
+
+    import torch
+
+    if audio_column not in dataset.column_names:
+        raise KeyError(f"featurize: no column {audio_column!r} in {dataset.column_names}")
+    input_name = feature_extractor.model_input_names[0]
+    mapping = {audio_column: input_name}
+    if label_column is not None and label_column in dataset.column_names:
+        mapping[label_column] = "labels"
+    settings = f"{dataset._fingerprint}|{feature_extractor.to_json_string()}|{max_seconds}"
+    fingerprint = hashlib.blake2b(settings.encode(), digest_size=8).hexdigest()
+    # Audio cells stay undecoded until read; only the renamed columns are kept.
+    slim = dataset.select_columns(list(mapping)).rename_columns(
+        mapping, new_fingerprint=fingerprint
+    )
+
+    def transform(batch: dict[str, list]) -> dict[str, Any]:
+        features = prepare_features(
+            batch[input_name], feature_extractor, max_seconds=max_seconds, return_tensors="pt"
+        )
+        out: dict[str, Any] = dict(features)
+        for key, values in batch.items():
+            if key != input_name:
+                out[key] = torch.as_tensor(values)
+        return out
+
+    return slim.with_transform(transform)

@@ -219,6 +219,7 @@ def render_card(spec: CardSpec, template: str = DEFAULT_TEMPLATE) -> Any:
     )
 
 
+_EVAL_PREFIXES = ("test", "eval")
 _NOT_METRICS = ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch")
 _HYPERPARAMETERS = (
     "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
@@ -228,17 +229,27 @@ _HYPERPARAMETERS = (
 )  # fmt: skip
 
 
+def latest_evaluation(log_history: list[dict[str, Any]]) -> tuple[str | None, dict[str, float]]:
+    """The prefix (``"eval"`` or ``"test"``) and task metrics of the last evaluation logged.
+
+    ``trainer.evaluate(test_set, metric_key_prefix="test")`` after training logs
+    ``test_*`` metrics: those are the ones a card reports.
+    """
+    for entry in reversed(log_history):
+        for prefix in _EVAL_PREFIXES:
+            metrics = {
+                key[len(prefix) + 1 :]: float(value)
+                for key, value in entry.items()
+                if key.startswith(prefix + "_") and not key.endswith(_NOT_METRICS)
+            }
+            if metrics:
+                return prefix, metrics
+    return None, {}
+
+
 def latest_eval_metrics(log_history: list[dict[str, Any]]) -> dict[str, float]:
     """The task metrics of the last evaluation in a Trainer's ``state.log_history``."""
-    for entry in reversed(log_history):
-        metrics = {
-            key[len("eval_") :]: float(value)
-            for key, value in entry.items()
-            if key.startswith("eval_") and not key.endswith(_NOT_METRICS)
-        }
-        if metrics:
-            return metrics
-    return {}
+    return latest_evaluation(log_history)[1]
 
 
 def _task_of(name: str) -> Task:
@@ -297,8 +308,8 @@ def spec_from_training(
     name = f"student ({args.bits}-bit)" if quantized else "student"
     if quantized:
         rows.append(ModelRow("student (fp32)", params, 4 * params))
-    rows.append(ModelRow(name, params, _weight_bytes(saved_dir),
-                         metrics=latest_eval_metrics(log_history)))  # fmt: skip
+    prefix, metrics = latest_evaluation(log_history)
+    rows.append(ModelRow(name, params, _weight_bytes(saved_dir), metrics=metrics))
     base = hub_model_id(getattr(getattr(teacher, "config", None), "_name_or_path", None))
     method: dict[str, Any] = {"schedule": args.schedule, "distillation": teacher is not None}
     if quantized:
@@ -310,11 +321,18 @@ def spec_from_training(
         base_model=base,
         base_model_relation="quantized" if quantized else "finetune",
         method=method,
-        hyperparameters={k: getattr(args, k) for k in _HYPERPARAMETERS if hasattr(args, k)},
+        dataset_split="test" if prefix == "test" else None,
+        hyperparameters=training_hyperparameters(args),
     )
 
 
-_RESULT_FILES = ("eval_results.json", "all_results.json", "test_results.json")
+def training_hyperparameters(args: Any) -> dict[str, Any]:
+    """The card's hyperparameters: ``max_steps`` when it ended the run, else ``num_train_epochs``."""
+    skip = "num_train_epochs" if getattr(args, "max_steps", -1) > 0 else "max_steps"
+    return {k: getattr(args, k) for k in _HYPERPARAMETERS if k != skip and hasattr(args, k)}
+
+
+_RESULT_FILES = ("test_results.json", "eval_results.json", "all_results.json")
 
 
 def checkpoint_metrics(model_dir: str | Path) -> dict[str, float]:
@@ -361,7 +379,8 @@ def spec_from_checkpoint(
 
     Parameters, weight bytes and GMACs come from :func:`hf_quads.profile.profile_model_dir`;
     bits and codebook/uniform from ``config.json``'s ``quantization_config``; metrics
-    from ``metrics`` or the Trainer's ``eval_results.json`` / ``all_results.json``.
+    from ``metrics`` or the Trainer's ``test_results.json`` / ``eval_results.json`` /
+    ``all_results.json``.
     ``teacher_dir`` adds a teacher row (and its metrics) for the reduction factors.
     """
     import json
@@ -402,6 +421,7 @@ __all__ = [
     "checkpoint_metrics",
     "hub_model_id",
     "latest_eval_metrics",
+    "latest_evaluation",
     "measure_row",
     "render_card",
     "spec_from_checkpoint",

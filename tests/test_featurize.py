@@ -1,0 +1,86 @@
+"""featurize: stored Array2D features and the on-the-fly transform give the same batches."""
+
+from __future__ import annotations
+
+import datasets
+import numpy as np
+import soundfile as sf
+import torch
+from tiny_models import whisper_classifier, whisper_feature_extractor
+from transformers import WhisperFeatureExtractor
+
+from hf_quads.config import DistillQuantConfig
+from hf_quads.data import ON_THE_FLY_BYTES, featurize, fixed_feature_bytes
+from hf_quads.trainer import DistillQuantTrainer
+
+
+def _clips(tmp_path, n: int = 12) -> datasets.Dataset:
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        seconds = 0.5 + 0.2 * (i % 5)
+        t = np.arange(int(seconds * 16_000)) / 16_000
+        wave = 0.3 * np.sin(2 * np.pi * (150 + 40 * i) * t) + 0.01 * rng.normal(size=t.size)
+        paths.append(str(tmp_path / f"{i}.wav"))
+        sf.write(paths[-1], wave.astype(np.float32), 16_000)
+    labels = [i % 4 for i in range(n)]
+    return datasets.Dataset.from_dict({"audio": paths, "speaker_id": ["s"] * n, "label": labels})
+
+
+def test_on_the_fly_gives_the_stored_features(tmp_path):
+    ds = _clips(tmp_path)
+    fe = whisper_feature_extractor()
+    stored = featurize(ds, fe, on_the_fly=False)
+    lazy = featurize(ds, fe, on_the_fly=True)
+    assert isinstance(stored.features["input_features"], datasets.Array2D)
+    assert lazy.column_names == ["input_features", "labels"]
+    assert len(lazy) == len(ds)
+    torch.testing.assert_close(lazy[:]["input_features"], stored[:]["input_features"])
+    assert lazy[:]["labels"].tolist() == stored[:]["labels"].tolist() == ds["label"]
+    row = lazy[3]
+    assert row["input_features"].shape == (80, 300) and int(row["labels"]) == 3
+    # The fingerprint follows the feature settings, so caches keyed on it do not go stale.
+    cut = featurize(ds, fe, on_the_fly=True, max_seconds=0.5)
+    assert cut._fingerprint != lazy._fingerprint
+    assert not torch.equal(cut[4]["input_features"], lazy[4]["input_features"])
+
+
+def test_default_streams_long_windows_and_stores_short_ones(tmp_path):
+    ds = _clips(tmp_path, n=2)
+    whisper_30s = WhisperFeatureExtractor()  # 80 mels x 3000 frames
+    assert fixed_feature_bytes(whisper_30s) == 80 * 3000 * 4 > ON_THE_FLY_BYTES
+    assert fixed_feature_bytes(whisper_feature_extractor()) == 80 * 300 * 4 < ON_THE_FLY_BYTES
+    lazy = featurize(ds, whisper_30s)
+    assert lazy.format["type"] == "custom"
+    assert lazy[0]["input_features"].shape == (80, 3000)
+    stored = featurize(ds, whisper_feature_extractor())
+    assert isinstance(stored.features["input_features"], datasets.Array2D)
+
+
+def test_trainer_with_teacher_cache_on_the_fly_matches_stored(tmp_path):
+    ds = _clips(tmp_path, n=16)
+    fe = whisper_feature_extractor()
+
+    def run(on_the_fly: bool):
+        out = tmp_path / f"run-{on_the_fly}"
+        trainer = DistillQuantTrainer(
+            model=whisper_classifier(seed=2),
+            teacher_model=whisper_classifier(d_model=48, seed=1),
+            args=DistillQuantConfig(
+                output_dir=str(out), report_to="none", max_steps=4, learning_rate=3e-3,
+                per_device_train_batch_size=4, per_device_eval_batch_size=8,
+                save_strategy="no", disable_tqdm=True, use_cpu=True, seed=0,
+                schedule="distill:1,quant:1", teacher_cache=True,
+                teacher_cache_dir=str(out / "cache"),
+            ),
+            train_dataset=featurize(ds, fe, on_the_fly=on_the_fly),
+            eval_dataset=featurize(ds, fe, on_the_fly=on_the_fly),
+        )  # fmt: skip
+        trainer.train()
+        return trainer
+
+    stored, lazy = run(False), run(True)
+    assert (tmp_path / "run-True" / "cache").is_dir()
+    for a, b in zip(stored.model.parameters(), lazy.model.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert np.isfinite(lazy.evaluate()["eval_loss"])
