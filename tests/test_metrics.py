@@ -13,6 +13,7 @@ from hf_quads.metrics import (
     MODULES_DIR,
     MetricInputError,
     accuracy,
+    accuracy_by_group,
     available_metrics,
     bleu,
     chrf,
@@ -63,6 +64,22 @@ def test_classification_on_numpy_ids() -> None:
     assert accuracy(preds, refs) == pytest.approx(4 / 7)
     assert macro_f1(preds, refs) == pytest.approx(0.45)
     assert macro_f1(refs, refs) == 1.0
+
+
+def test_accuracy_by_group_splits_the_average() -> None:
+    groups = ["s1", "s1", "s2", "s2", "s2", "s3", "s3"]
+    by_group = accuracy_by_group(PREDS, REFS, groups)
+    assert list(by_group) == ["s1", "s2", "s3"]  # first-appearance order
+    hits = [p == r for p, r in zip(PREDS, REFS, strict=True)]
+    for g, value in by_group.items():
+        mine = [h for h, gg in zip(hits, groups, strict=True) if gg == g]
+        assert value == pytest.approx(sum(mine) / len(mine))
+    # Weighted by group size, the groups give back the overall accuracy.
+    sizes = {g: groups.count(g) for g in by_group}
+    weighted = sum(by_group[g] * sizes[g] for g in by_group) / len(groups)
+    assert weighted == pytest.approx(accuracy(PREDS, REFS))
+    with pytest.raises(MetricInputError, match="6 groups for 7 predictions"):
+        accuracy_by_group(PREDS, REFS, groups[:6])
 
 
 def test_classification_bad_inputs() -> None:

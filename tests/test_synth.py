@@ -30,6 +30,7 @@ from hf_quads.data.synth import (
     partition_variants,
     plan_fsc_corpus,
     plan_st_corpus,
+    read_speakers,
     synthesize_fsc_corpus,
     synthesize_st_corpus,
 )
@@ -203,6 +204,20 @@ def test_test_and_validation_variants_are_never_heard_in_training(fsc_dir):
     assert all(s.variant not in train_variants for s in plan.speakers["test"])
 
 
+def test_speakers_file_says_who_speaks_in_each_split(fsc_dir):
+    speakers = read_speakers(fsc_dir)
+    plan = plan_fsc_corpus(seed=0, **SMALL)
+    assert len(speakers) == sum(len(v) for v in plan.speakers.values())
+    for split in SPLITS:
+        for sp in plan.speakers[split]:
+            row = speakers[sp.speaker_id]
+            assert (row["split"], row["voice"], row["variant"]) == (split, sp.voice, sp.variant)
+            assert int(row["rate"]) == sp.rate and int(row["pitch"]) == sp.pitch
+    csv_speakers = {r[2] for r in _read_csv(fsc_dir / "data" / "test_data.csv")[1:]}
+    assert csv_speakers == {k for k, v in speakers.items() if v["split"] == "test"}
+    assert read_speakers(fsc_dir / "data") == {}  # no speakers.csv (a real corpus): empty
+
+
 def test_wavs_are_16k_mono_pcm16(fsc_dir):
     wavs = sorted((fsc_dir / "wavs" / "speakers").rglob("*.wav"))
     assert len(wavs) == 8 * 62
@@ -216,7 +231,7 @@ def test_wavs_are_16k_mono_pcm16(fsc_dir):
 
 def test_same_seed_is_byte_identical_for_any_worker_count(fsc_dir, fsc_dir_in_process):
     first, second = _tree_digest(fsc_dir), _tree_digest(fsc_dir_in_process)
-    assert len(first) == 8 * 62 + 3 + 1  # wavs, three CSVs, the marker
+    assert len(first) == 8 * 62 + 3 + 2  # wavs, three CSVs, speakers.csv, the marker
     assert first == second
 
 

@@ -11,7 +11,14 @@ from huggingface_hub import ModelCard
 
 from hf_quads import DistillQuantConfig
 from hf_quads.cli import main
-from hf_quads.recipes.demo import DemoArguments, check_goals, format_table
+from hf_quads.recipes.demo import (
+    QUICK,
+    DemoArguments,
+    check_goals,
+    format_table,
+    per_voice_accuracy,
+    voice_summary,
+)
 from hf_quads.recipes.loading import (
     RecipeError,
     apply_dotted_overrides,
@@ -196,6 +203,16 @@ def test_quick_demo_runs_every_step(tmp_path, capsys):
     }
     assert set(results["timings_seconds"]) >= {"data", "teacher", "distill", "evaluate"}
     assert (out / "results.png").stat().st_size > 0
+    # Accuracy per unseen test voice, named by its espeak variant, for every model.
+    per_voice = results["per_voice"]
+    assert len(per_voice) == QUICK["test_speakers"]
+    assert all(row["variant"] and row["utterances"] > 0 for row in per_voice)
+    assert all(0.0 <= row[name] <= 1.0 for row in per_voice for name in names)
+    assert [row["teacher"] for row in per_voice] == sorted(row["teacher"] for row in per_voice)
+    total = sum(row["utterances"] for row in per_voice)
+    weighted = sum(row["teacher"] * row["utterances"] for row in per_voice) / total
+    assert weighted == pytest.approx(results["rows"][0]["accuracy"])
+    assert "teacher: " in printed and "test voices at >= 95 %" in printed
     card = ModelCard.load(out / "student-4bit" / "README.md")
     assert card.data.base_model_relation == "quantized"
     assert "| teacher |" in card.text
@@ -225,3 +242,21 @@ def test_goals_and_table_from_rows():
     table = format_table(rows)
     assert "40.0x smaller" in table and "50.0x smaller" in table
     assert "| 95.20 " in table and table.splitlines()[1].startswith("---")
+
+
+def test_per_voice_rows_and_summary():
+    labels = [0, 1, 2, 0, 1, 2]
+    predictions = {"teacher": [0, 1, 2, 0, 0, 0], "student 4-bit": [0, 1, 0, 0, 1, 2]}
+    speaker_ids = ["a", "a", "a", "b", "b", "b"]
+    speakers = {"a": {"variant": "m3", "voice": "en-us"}}  # b: not in speakers.csv
+    rows = per_voice_accuracy(predictions, labels, speaker_ids, speakers)
+    assert [r["speaker_id"] for r in rows] == ["b", "a"]  # the teacher's worst first
+    assert rows[0] == {"speaker_id": "b", "variant": None, "voice": None, "utterances": 3,
+                       "teacher": pytest.approx(1 / 3), "student 4-bit": 1.0}  # fmt: skip
+    assert rows[1]["variant"] == "m3" and rows[1]["student 4-bit"] == pytest.approx(2 / 3)
+    assert voice_summary(rows, "teacher") == (
+        "teacher: 1 of 2 test voices at >= 95 %; below: b 33.3 %"
+    )
+    assert voice_summary(rows, "student 4-bit", threshold=0.5) == (
+        "student 4-bit: 2 of 2 test voices at >= 50 %"
+    )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from hf_quads.metrics._common import MetricInputError
 from hf_quads.metrics.classification import (
     accuracy,
+    accuracy_by_group,
     classification_scores,
     macro_f1,
     per_class_f1,
@@ -45,6 +46,7 @@ __all__ = [
     "MetricInputError",
     "SlurpScorer",
     "accuracy",
+    "accuracy_by_group",
     "available_metrics",
     "bleu",
     "char_distance",

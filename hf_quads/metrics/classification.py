@@ -34,6 +34,24 @@ def accuracy(predictions: Sequence[Hashable], references: Sequence[Hashable]) ->
     return sum(p == r for p, r in zip(preds, refs, strict=True)) / len(refs)
 
 
+def accuracy_by_group(
+    predictions: Sequence[Hashable],
+    references: Sequence[Hashable],
+    groups: Sequence[Hashable],
+) -> dict[Hashable, float]:
+    """Accuracy within each group (e.g. each speaker), in order of first appearance.
+
+    Where a corpus average hides a few voices the model fails on, this shows them.
+    """
+    preds, refs = aligned(predictions, references)
+    if len(groups) != len(refs):
+        raise MetricInputError(f"{len(groups)} groups for {len(refs)} predictions")
+    hits: dict[Hashable, list[int]] = {}
+    for p, r, g in zip(preds, refs, groups, strict=True):
+        hits.setdefault(g, []).append(p == r)
+    return {g: sum(h) / len(h) for g, h in hits.items()}
+
+
 def per_class_f1(
     predictions: Sequence[Hashable],
     references: Sequence[Hashable],

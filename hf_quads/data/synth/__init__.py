@@ -19,6 +19,7 @@ from .corpus import (
     DEFAULT_SENTENCES_PER_SPEAKER,
     DEFAULT_SPEAKERS,
     MARKER_FILE,
+    SPEAKERS_FILE,
     ST_SPLIT_FILES,
     CorpusPlan,
     CorpusStats,
@@ -26,6 +27,7 @@ from .corpus import (
     SynthConfigError,
     plan_fsc_corpus,
     plan_st_corpus,
+    read_speakers,
     synthesize_fsc_corpus,
     synthesize_st_corpus,
 )
@@ -41,6 +43,7 @@ __all__ = [
     "ENGLISH_VOICES",
     "FSC_PHRASINGS",
     "MARKER_FILE",
+    "SPEAKERS_FILE",
     "SPLITS",
     "ST_SENTENCE_PAIRS",
     "ST_SPLIT_FILES",
@@ -57,6 +60,7 @@ __all__ = [
     "partition_variants",
     "plan_fsc_corpus",
     "plan_st_corpus",
+    "read_speakers",
     "synthesize_fsc_corpus",
     "synthesize_st_corpus",
 ]

@@ -58,6 +58,9 @@ FSC_HEADER: tuple[str, ...] = (
 )
 #: Written into every corpus directory; its presence marks the directory as ours.
 MARKER_FILE = "hf_quads_synth.json"
+#: Who each speaker is (split, espeak voice and variant, rate, pitch), one row per speaker.
+SPEAKERS_FILE = "speakers.csv"
+SPEAKERS_HEADER = ("speaker_id", "split", "voice", "variant", "rate", "pitch", "pitch_range")
 
 DEFAULT_SPEAKERS: dict[str, int] = {"train": 75, "validation": 16, "test": 16}
 DEFAULT_PHRASINGS_PER_INTENT = 3
@@ -66,8 +69,8 @@ DEFAULT_SENTENCES_PER_SPEAKER = 60
 SNR_DB_RANGE: tuple[float, float] = (-10.0, 100.0)
 
 _OWNED_PATHS: dict[str, tuple[str, ...]] = {
-    "fsc": ("data", "wavs"),
-    "st": ("clips", *ST_SPLIT_FILES.values()),
+    "fsc": ("data", "wavs", SPEAKERS_FILE),
+    "st": ("clips", *ST_SPLIT_FILES.values(), SPEAKERS_FILE),
 }
 
 
@@ -434,6 +437,7 @@ def _synthesize(
         _write_fsc_csvs(out, plan)
     else:
         _write_st_tsvs(out, plan)
+    _write_speakers(out, plan)
     counts = plan.counts()
     stats = CorpusStats(
         task=plan.task,
@@ -457,6 +461,28 @@ def _synthesize(
     summary = {k: v for k, v in stats.to_dict().items() if k not in varying}
     _write_marker(out, plan.task, True, config, summary)
     return stats
+
+
+def _write_speakers(out: Path, plan: CorpusPlan) -> None:
+    with open(out / SPEAKERS_FILE, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(SPEAKERS_HEADER)
+        for split in SPLITS:
+            for sp in plan.speakers[split]:
+                writer.writerow([sp.speaker_id, split, *sp.settings])
+
+
+def read_speakers(corpus_dir: str | os.PathLike) -> dict[str, dict[str, str]]:
+    """``speaker_id -> {split, voice, variant, rate, pitch, pitch_range}`` of a synthetic corpus.
+
+    Empty for corpora without :data:`SPEAKERS_FILE` (real ones, or synthesised
+    before it was written).
+    """
+    path = Path(corpus_dir) / SPEAKERS_FILE
+    if not path.is_file():
+        return {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {row.pop("speaker_id"): row for row in csv.DictReader(handle)}
 
 
 def _write_fsc_csvs(out: Path, plan: CorpusPlan) -> None:
