@@ -84,3 +84,16 @@ def test_trainer_with_teacher_cache_on_the_fly_matches_stored(tmp_path):
     for a, b in zip(stored.model.parameters(), lazy.model.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     assert np.isfinite(lazy.evaluate()["eval_loss"])
+
+
+def test_on_the_fly_waveform_inputs_pad_per_batch_with_a_mask(tmp_path):
+    from transformers import Wav2Vec2FeatureExtractor
+
+    ds = _clips(tmp_path, n=3).rename_column("label", "labels")
+    fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16_000, return_attention_mask=True)
+    lazy = featurize(ds, fe, on_the_fly=True, label_column="labels")
+    assert lazy.column_names == ["input_values", "labels"]
+    batch = lazy[:3]
+    longest = max(len(sf.read(p)[0]) for p in ds["audio"])
+    assert batch["input_values"].shape == batch["attention_mask"].shape == (3, longest)
+    assert batch["attention_mask"].sum(1).tolist() == [len(sf.read(p)[0]) for p in ds["audio"]]

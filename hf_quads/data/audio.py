@@ -256,8 +256,9 @@ def _featurize_on_the_fly(
     settings = f"{dataset._fingerprint}|{feature_extractor.to_json_string()}|{max_seconds}"
     fingerprint = hashlib.blake2b(settings.encode(), digest_size=8).hexdigest()
     # Audio cells stay undecoded until read; only the renamed columns are kept.
+    renames = {old: new for old, new in mapping.items() if old != new}
     slim = dataset.select_columns(list(mapping)).rename_columns(
-        mapping, new_fingerprint=fingerprint
+        renames, new_fingerprint=fingerprint
     )
 
     def transform(batch: dict[str, list]) -> dict[str, Any]:
