@@ -113,6 +113,17 @@ def test_merge_equals_the_unmerged_adapter_on_the_full_precision_base(tokenizer,
         assert torch.allclose(merged(**batch).logits, unmerged(**batch).logits, atol=1e-5)
 
 
+def test_merge_keeps_the_saved_dtype_of_the_base(tokenizer, tmp_path):
+    base_dir = tmp_path / "base-bf16"
+    whisper_seq2seq(tokenizer, d_model=64).to(torch.bfloat16).save_pretrained(base_dir)
+    model = prepare_qlora(base_dir, r=4, alpha=8, compute_dtype=torch.float32)
+    # A bf16 checkpoint merges in bf16 (half the memory of fp32 for a 7B model) ...
+    assert next(merge_qlora(model).parameters()).dtype == torch.bfloat16
+    # ... unless a dtype is asked for.
+    merged = merge_qlora(model, dtype=torch.float32)
+    assert next(merged.parameters()).dtype == torch.float32
+
+
 def test_classifier_heads_stay_full_precision_and_are_trained(tmp_path):
     model = prepare_qlora(whisper_classifier(d_model=64, layers=2, seed=3), r=4, alpha=8)
     head = model.base_model.model.classifier

@@ -458,7 +458,9 @@ def run_prune_recover(recipe: PruneRecoverRecipe) -> dict[str, Any]:
         report["sequence_kd"] = {o: origins.count(o) for o in ("reference", "teacher")}
     lap("sequence_kd")
     rows, collator = training_set(train, processor, translator, student)
-    del student, teacher  # the QLoRA model is loaded from out/pruned: free the memory first
+    # The QLoRA model is loaded from out/pruned: free the memory first (the pruning
+    # result holds the pruned model too).
+    del student, teacher, result
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     q = r.qlora
@@ -470,6 +472,10 @@ def run_prune_recover(recipe: PruneRecoverRecipe) -> dict[str, Any]:
     _train(model, rows, _seq2seq_args(out / "recover-run", r.training, recipe.seed), collator)
     if r.merge:
         recovered = merge_qlora(model, out / "recovered", processor=processor)
+        del model  # the 4-bit base and its adapters
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+            recovered = recovered.to("cuda")  # scored where the teacher was
     else:
         model.save_pretrained(out / "recovered-adapter")
         recovered = model

@@ -167,7 +167,7 @@ def merge_qlora(
     *,
     base: str | os.PathLike | nn.Module | None = None,
     processor: Any = None,
-    dtype: torch.dtype | None = None,
+    dtype: torch.dtype | str | None = None,
 ) -> nn.Module:
     """Merge trained LoRA adapters into the full-precision base: a plain ``transformers`` model.
 
@@ -175,6 +175,8 @@ def merge_qlora(
     (``base``: default the source :func:`prepare_qlora` loaded), then
     ``merge_and_unload`` folds them in. With ``output_dir`` the merged model (and
     ``processor``) is written atomically, loadable with ``from_pretrained``.
+    A base given as a path is loaded on the CPU in ``dtype``, by default the one it
+    was saved in (a bf16 7B model takes 15 GB, not the 30 GB of fp32).
     """
     from peft import PeftModel
 
@@ -191,7 +193,7 @@ def merge_qlora(
         base_model = base
     else:
         cls = getattr(peft_model, "hf_quads_base_class", None) or _model_class(base)
-        base_model = cls.from_pretrained(base, dtype=dtype) if dtype else cls.from_pretrained(base)
+        base_model = cls.from_pretrained(base, dtype=dtype or "auto")
     with tempfile.TemporaryDirectory(prefix="hf-quads-adapter-") as adapter_dir:
         peft_model.save_pretrained(adapter_dir)
         merged = PeftModel.from_pretrained(base_model, adapter_dir).merge_and_unload()
