@@ -32,7 +32,7 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 from hf_quads.audio_llm import AudioLLMTranslator, translation_instruction
-from hf_quads.data import load_covost
+from hf_quads.data import load_covost, subset
 from hf_quads.prune import GenerationScorer, LayerPruner, get_layer_stack
 from hf_quads.recipes.prune_recover import load_teacher, training_set
 from hf_quads.recover import build_sequence_kd_dataset, merge_qlora, prepare_qlora
@@ -61,10 +61,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max_seconds", type=float, default=None, help="cut clips to this length")
     # fmt: on
     return parser.parse_args()
-
-
-def subset(split, n: int | None):
-    return split if n is None or n >= len(split) else split.shuffle(seed=0).select(range(n))
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ import torch
 from transformers import AutoFeatureExtractor
 
 from hf_quads import DistillQuantConfig, DistillQuantTrainer
-from hf_quads.data import featurize, load_fsc
+from hf_quads.data import featurize, load_fsc, subset
 from hf_quads.metrics import make_compute_metrics
 from hf_quads.recipes.quads import QuadsModelArguments, build_student
 
@@ -61,10 +61,6 @@ def parse_args() -> argparse.Namespace:
                         help="push the compressed model and its card to this Hub repository")
     # fmt: on
     return parser.parse_args()
-
-
-def subset(split, n: int | None):
-    return split if n is None or n >= len(split) else split.shuffle(seed=0).select(range(n))
 
 
 def main() -> None:

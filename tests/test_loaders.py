@@ -394,3 +394,18 @@ def test_mustc_misaligned_files(tmp_path):
         load_mustc(tmp_path / "en-de", splits=("dev",))
     with pytest.raises(DatasetFormatError, match="missing MuST-C file"):
         load_mustc(tmp_path / "en-de", splits=("train",))
+
+
+def test_subset_is_seeded_and_bounded():
+    import datasets
+
+    from hf_quads.data import subset
+
+    ds = datasets.Dataset.from_dict({"x": list(range(20))})
+    assert subset(ds, None) is ds and subset(ds, 20) is ds and subset(ds, 50) is ds
+    five = subset(ds, 5, seed=3)
+    assert len(five) == 5 and len(set(five["x"])) == 5
+    assert five["x"] == subset(ds, 5, seed=3)["x"]  # the same rows for the same seed
+    assert five["x"] != subset(ds, 5, seed=4)["x"]
+    with pytest.raises(ValueError, match="n must be >= 0"):
+        subset(ds, -1)

@@ -27,6 +27,7 @@ from hf_quads.data.synth import (
     Espeak,
     SynthConfigError,
     UnknownVoiceError,
+    ensure_fsc_corpus,
     partition_variants,
     plan_fsc_corpus,
     plan_st_corpus,
@@ -216,6 +217,14 @@ def test_speakers_file_says_who_speaks_in_each_split(fsc_dir):
     csv_speakers = {r[2] for r in _read_csv(fsc_dir / "data" / "test_data.csv")[1:]}
     assert csv_speakers == {k for k, v in speakers.items() if v["split"] == "test"}
     assert read_speakers(fsc_dir / "data") == {}  # no speakers.csv (a real corpus): empty
+
+
+def test_ensure_fsc_corpus_keeps_an_existing_corpus_and_fills_an_empty_folder(tmp_path, fsc_dir):
+    before = _tree_digest(fsc_dir)
+    assert ensure_fsc_corpus(fsc_dir, seed=5, **TINY) == fsc_dir
+    assert _tree_digest(fsc_dir) == before  # used as it is: nothing re-synthesised
+    out = ensure_fsc_corpus(tmp_path / "new", seed=0, num_workers=0, progress=False, **TINY)
+    assert len(load_fsc(out)["train"]) == 31
 
 
 def test_wavs_are_16k_mono_pcm16(fsc_dir):

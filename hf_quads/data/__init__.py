@@ -11,6 +11,7 @@ from .audio import (
 from .collate import IGNORE_INDEX, SpeechSeq2SeqCollator
 from .fsc import FSC_INTENT_TRIPLES, FSC_INTENTS, fsc_intent_name, load_fsc
 from .slurp import load_slurp, slurp_intent
+from .subset import subset
 from .translation import load_covost, load_mustc
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "load_slurp",
     "prepare_features",
     "slurp_intent",
+    "subset",
 ]

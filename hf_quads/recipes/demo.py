@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -183,13 +184,11 @@ def _training_args(output_dir: Path, args: DemoArguments, **kwargs: Any) -> dict
 def corpus(args: DemoArguments) -> Any:
     """The corpus as a ``DatasetDict``; synthesised first if ``data_dir`` has none."""
     from ..data import load_fsc
-    from ..data.synth import synthesize_fsc_corpus
+    from ..data.synth import ensure_fsc_corpus
 
-    root = Path(args.data_dir)
-    if not (root / "data" / "train_data.csv").is_file():
-        print(f"synthesising the speech-commands corpus into {root} (espeak-ng)", flush=True)
-        synthesize_fsc_corpus(
-            root,
+    return load_fsc(
+        ensure_fsc_corpus(
+            args.data_dir,
             seed=args.seed,
             train_speakers=args.train_speakers,
             valid_speakers=args.valid_speakers,
@@ -197,7 +196,7 @@ def corpus(args: DemoArguments) -> Any:
             phrasings_per_intent=args.phrasings_per_intent,
             num_workers=max(1, args.num_proc),
         )
-    return load_fsc(root)
+    )
 
 
 def prune_teacher(
@@ -248,13 +247,6 @@ def predict_classifier(
     return predictions, labels
 
 
-def evaluate_classifier(model_or_dir: Any, test: Any, batch_size: int = 128) -> dict[str, float]:
-    """Accuracy and macro-F1 of a classifier (or a saved one, reloaded) on a featurized split."""
-    from ..metrics import classification_scores
-
-    return classification_scores(*predict_classifier(model_or_dir, test, batch_size))
-
-
 def per_voice_accuracy(
     predictions: dict[str, list[int]],
     labels: list[int],
@@ -273,6 +265,7 @@ def per_voice_accuracy(
         name: accuracy_by_group(preds, labels, speaker_ids) for name, preds in predictions.items()
     }
     first = next(iter(by_model.values()))
+    utterances = Counter(speaker_ids)
     rows = []
     for speaker in sorted(first, key=lambda s: (first[s], s)):
         info = speakers.get(speaker, {})
@@ -280,7 +273,7 @@ def per_voice_accuracy(
             "speaker_id": speaker,
             "variant": info.get("variant"),
             "voice": info.get("voice"),
-            "utterances": speaker_ids.count(speaker),
+            "utterances": utterances[speaker],
             **{name: accs[speaker] for name, accs in by_model.items()},
         })  # fmt: skip
     return rows
@@ -474,14 +467,14 @@ def run_demo(args: DemoArguments) -> dict[str, Any]:
         from ..data.synth import read_speakers
         from ..metrics import classification_scores
 
-        models = {"teacher": teacher_dir, "student fp32": fp32_dir}
-        models.update({f"student {bits}-bit": d for bits, d in quant_dirs.items()})
+        models = [("teacher", teacher_dir, {}), ("student fp32", fp32_dir, {})]
+        models += [(f"student {b}-bit", d, {"bits": b}) for b, d in quant_dirs.items()]
         predictions = {}
         rows = []
-        for (name, directory), bits in zip(models.items(), [None, None, *quant_dirs], strict=True):
+        for name, directory, extra in models:
             predictions[name], labels = predict_classifier(directory, splits["test"])
-            row = measure(name, directory, classification_scores(predictions[name], labels))
-            rows.append(row if bits is None else {**row, "bits": bits})
+            scores = classification_scores(predictions[name], labels)
+            rows.append({**measure(name, directory, scores), **extra})
         per_voice = per_voice_accuracy(
             predictions, labels, list(data["test"]["speaker_id"]), read_speakers(args.data_dir)
         )
@@ -522,13 +515,17 @@ def run_demo(args: DemoArguments) -> dict[str, Any]:
 def _export_and_card(
     args: DemoArguments, rows: list[dict[str, Any]], model_dir: Path, test_audio: Any, out: Path
 ) -> dict[str, Any]:
+    from ..export import ExportError, export_onnx, require_export_extra
     from ..hub import CardSpec, ModelRow, render_card
 
-    export: dict[str, Any] = {}
+    export: dict[str, Any]
     onnx_quantization = None if args.onnx_quantization == "none" else args.onnx_quantization
     try:
-        from ..export import export_onnx
-
+        require_export_extra()
+    except ExportError as error:  # the export extra is absent on the transformers 5.x line
+        export = {"skipped": str(error)}
+        print(f"ONNX export skipped: {export['skipped']}")
+    else:
         result = export_onnx(
             model_dir,
             out / f"student-{args.export_bits}bit-onnx",
@@ -537,9 +534,6 @@ def _export_and_card(
         )
         export = {"dir": result.out_dir, "size_bytes": result.size_bytes, "parity": result.parity}
         print(json.dumps(result.parity, indent=2))
-    except Exception as error:  # the export extra is absent on the transformers 5.x line
-        export = {"skipped": f"{type(error).__name__}: {error}"}
-        print(f"ONNX export skipped: {export['skipped']}")
     this = next(row for row in rows if row.get("bits") == args.export_bits)
     card_rows = [rows[0], rows[1], this]
     spec = CardSpec(
@@ -604,7 +598,6 @@ __all__ = [
     "QUICK",
     "DemoArguments",
     "RecipeError",
-    "evaluate_classifier",
     "per_voice_accuracy",
     "predict_classifier",
     "run_demo",

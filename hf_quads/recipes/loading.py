@@ -60,6 +60,7 @@ class _Parser:
                 message = re.sub(r"argument --([\w.]+)(?:/--[\w.-]+)?: ", r"\1: ", message)
                 raise RecipeError(f"{self.where}: {message}")
 
+        self.dataclass_types = tuple(dataclass_types)
         self.parser = Parser(list(dataclass_types), allow_abbrev=False)
         self.actions = {
             action.dest: action
@@ -95,18 +96,17 @@ def _words(key: str, value: Any, action: argparse.Action) -> list[str]:
     return [option, str(value)]
 
 
-def recipe_to_argv(raw: dict[str, Any], dataclass_types: Sequence[type], where: str) -> list[str]:
+def _recipe_argv(raw: dict[str, Any], parser: _Parser, where: str) -> list[str]:
     """The ``--key value`` words of a recipe mapping; unknown keys are errors naming ``where``."""
-    actions = _Parser(dataclass_types).actions
     argv: list[str] = []
     for key, value in raw.items():
-        if key not in actions:
-            names = ", ".join(t.__name__ for t in dataclass_types)
+        if key not in parser.actions:
+            names = ", ".join(t.__name__ for t in parser.dataclass_types)
             raise RecipeError(f"{where}: unknown key {key!r} (not a field of {names})")
         if value is None:
             continue  # the field's default
         try:
-            argv += _words(key, value, actions[key])
+            argv += _words(key, value, parser.actions[key])
         except TypeError as error:
             raise RecipeError(f"{where}: {key}: {error}") from None
     return argv
@@ -121,25 +121,16 @@ def _check_paths(parsed: Sequence[Any], where: str) -> None:
 
 
 def parse_recipe(
-    path: str | os.PathLike | None,
-    dataclass_types: Sequence[type],
-    overrides: Sequence[str] = (),
-    *,
-    ignore_keys: Sequence[str] = ("task",),
-    defaults: dict[str, Any] | None = None,
+    path: str | os.PathLike, dataclass_types: Sequence[type], overrides: Sequence[str] = ()
 ) -> tuple[Any, ...]:
-    """Parse a recipe file (or only ``defaults``) and ``--key value`` overrides into dataclasses.
+    """Parse a recipe file and ``--key value`` overrides into ``dataclass_types`` instances.
 
-    ``defaults`` are applied under the file (a runner's own presets); the file's
-    values under the overrides. Keys in ``ignore_keys`` (``task``) are skipped.
+    The overrides win over the file; its ``task:`` key is not a field and is skipped.
     """
-    raw = dict(defaults or {})
-    where = "defaults"
-    if path is not None:
-        raw.update({k: v for k, v in read_recipe(path).items() if k not in ignore_keys})
-        where = str(path)
+    where = str(path)
+    raw = {k: v for k, v in read_recipe(path).items() if k != "task"}
     parser = _Parser(dataclass_types)
-    argv = recipe_to_argv(raw, dataclass_types, where)
+    argv = _recipe_argv(raw, parser, where)
     if overrides:
         # The file's own values are checked alone; validation waits for the overrides,
         # which may fix what the file leaves to the user (``--data_root``).
@@ -191,5 +182,4 @@ __all__ = [
     "parse_recipe",
     "read_recipe",
     "recipe_task",
-    "recipe_to_argv",
 ]

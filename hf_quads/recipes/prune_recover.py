@@ -216,12 +216,6 @@ def load_data(section: DataSection, seed: int = 0) -> Any:
     return data
 
 
-def _subset(dataset: Any, n: int | None, seed: int) -> Any:
-    if n is None or n >= len(dataset):
-        return dataset
-    return dataset.shuffle(seed=seed).select(range(n))
-
-
 def featurize(dataset: Any, processor: Any, max_seconds: float | None = None) -> Any:
     """Add ``input_features`` and tokenised ``labels`` (from ``translation``) to each row."""
     from ..data import prepare_features
@@ -379,6 +373,7 @@ def _size(model: torch.nn.Module) -> dict[str, int]:
 def run_prune_recover(recipe: PruneRecoverRecipe) -> dict[str, Any]:
     """Run a recipe; returns (and writes) the report."""
     from ..audio_llm import AudioLLMTranslator, is_audio_llm, translation_instruction
+    from ..data import subset
     from ..prune import LayerPruner, get_layer_stack
     from ..recover import build_sequence_kd_dataset, merge_qlora, prepare_qlora
 
@@ -396,9 +391,9 @@ def run_prune_recover(recipe: PruneRecoverRecipe) -> dict[str, Any]:
         clock = time.perf_counter()
 
     data = load_data(recipe.data, recipe.seed)
-    train = _subset(data["train"], recipe.data.train_samples, recipe.seed)
-    dev = _subset(data["validation"], recipe.data.dev_samples, recipe.seed)
-    test = _subset(data[recipe.data.eval_split], recipe.data.eval_samples, recipe.seed)
+    train = subset(data["train"], recipe.data.train_samples, recipe.seed)
+    dev = subset(data["validation"], recipe.data.dev_samples, recipe.seed)
+    test = subset(data[recipe.data.eval_split], recipe.data.eval_samples, recipe.seed)
     lap("data")
     if recipe.teacher is not None:
         teacher, processor = train_tiny_teacher(recipe.teacher, {"train": train}, out, recipe.seed)

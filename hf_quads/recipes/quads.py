@@ -109,15 +109,11 @@ def load_corpus(data_args: QuadsDataArguments, seed: int = 0) -> Any:
             audio_dir=data_args.slurp_audio_dir,
         )
     root = Path(data_args.data_root)
-    if data_args.synthesize and not (root / "data" / "train_data.csv").is_file():
-        from ..data.synth import synthesize_fsc_corpus
+    if data_args.synthesize:
+        from ..data.synth import ensure_fsc_corpus
 
-        synthesize_fsc_corpus(root, seed=seed, num_workers=max(1, data_args.num_proc))
+        ensure_fsc_corpus(root, seed=seed, num_workers=max(1, data_args.num_proc))
     return load_fsc(root)
-
-
-def _subset(split: Any, n: int | None, seed: int) -> Any:
-    return split if n is None or n >= len(split) else split.shuffle(seed=seed).select(range(n))
 
 
 def _feature_extractor(model_args: QuadsModelArguments, config: Any) -> Any:
@@ -162,7 +158,7 @@ def run_quads(
     import torch
 
     from .. import DistillQuantTrainer
-    from ..data import featurize
+    from ..data import featurize, subset
     from ..metrics import make_compute_metrics
 
     torch.set_flush_denormal(True)
@@ -171,7 +167,7 @@ def run_quads(
     extractor = _feature_extractor(model_args, config)
 
     def prepared(name: str, n: int | None) -> Any:
-        split = _subset(data[name], n, config.seed)
+        split = subset(data[name], n, config.seed)
         return featurize(split, extractor, max_seconds=data_args.max_seconds,
                          num_proc=data_args.num_proc, on_the_fly=data_args.features_on_the_fly,
                          desc=f"{name} features")  # fmt: skip

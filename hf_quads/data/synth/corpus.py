@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from ...errors import HfQuadsError
 from ..fsc import FSC_INTENT_TRIPLES, FSC_SPLIT_FILES, fsc_intent_name
@@ -574,6 +575,19 @@ def synthesize_fsc_corpus(
         progress=progress,
         config=config,
     )
+
+
+def ensure_fsc_corpus(out_dir: str | os.PathLike, **kwargs: Any) -> Path:
+    """``out_dir``, after synthesising an FSC-layout corpus there if it holds none.
+
+    A folder with ``data/train_data.csv`` (synthetic or the real FSC) is used as
+    it is; otherwise ``kwargs`` go to :func:`synthesize_fsc_corpus`.
+    """
+    out = Path(out_dir)
+    if not (out / "data" / FSC_SPLIT_FILES["train"]).is_file():
+        print(f"synthesising the speech-commands corpus into {out} (espeak-ng)", flush=True)
+        synthesize_fsc_corpus(out, **kwargs)
+    return out
 
 
 def synthesize_st_corpus(
