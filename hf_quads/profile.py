@@ -30,7 +30,7 @@ import math
 import os
 import stat
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -160,13 +160,7 @@ class DiskUsage:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy."""
-        return {
-            "path": self.path,
-            "total_bytes": self.total_bytes,
-            "weight_bytes": self.weight_bytes,
-            "num_files": self.num_files,
-            "num_weight_files": self.num_weight_files,
-        }
+        return asdict(self)
 
 
 def disk_usage(path: str | os.PathLike[str], *, recursive: bool = True) -> DiskUsage:
@@ -226,16 +220,7 @@ class TheoreticalSize:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy."""
-        return {
-            "bits": self.bits,
-            "overhead": self.overhead,
-            "total_bytes": self.total_bytes,
-            "quantized_bytes": self.quantized_bytes,
-            "overhead_bytes": self.overhead_bytes,
-            "other_bytes": self.other_bytes,
-            "quantized_params": self.quantized_params,
-            "quantized_tensors": self.quantized_tensors,
-        }
+        return asdict(self)
 
 
 def _name_matches(name: str, patterns: Collection[str]) -> bool:

@@ -413,6 +413,16 @@ def _render(jobs: list[RenderJob], num_workers: int, progress: bool, desc: str) 
     return results
 
 
+def _marker_config(settings: dict[str, Any], snr_db: float | None) -> dict[str, Any]:
+    """What the marker file records of a run: the plan's settings (JSON-ready) and the noise."""
+    config: dict[str, Any] = {"seed": settings["seed"], "snr_db": snr_db}
+    for key, value in settings.items():
+        if key in ("voices", "variants") and value is not None:
+            value = list(value)
+        config.setdefault(key, value)
+    return config
+
+
 def _synthesize(
     plan: CorpusPlan,
     out_dir: str | os.PathLike,
@@ -547,33 +557,23 @@ def synthesize_fsc_corpus(
     ``out_dir`` must be new, empty or an earlier synthetic corpus (which is
     replaced), unless ``overwrite``.
     """
-    plan = plan_fsc_corpus(
-        seed=seed,
-        train_speakers=train_speakers,
-        valid_speakers=valid_speakers,
-        test_speakers=test_speakers,
-        phrasings_per_intent=phrasings_per_intent,
-        voices=voices,
-        variants=variants,
-    )
-    config = {
+    settings = {
         "seed": seed,
-        "snr_db": snr_db,
         "train_speakers": train_speakers,
         "valid_speakers": valid_speakers,
         "test_speakers": test_speakers,
         "phrasings_per_intent": phrasings_per_intent,
-        "voices": list(voices) if voices is not None else None,
-        "variants": list(variants) if variants is not None else None,
+        "voices": voices,
+        "variants": variants,
     }
     return _synthesize(
-        plan,
+        plan_fsc_corpus(**settings),
         out_dir,
         snr_db=snr_db,
         num_workers=num_workers,
         overwrite=overwrite,
         progress=progress,
-        config=config,
+        config=_marker_config(settings, snr_db),
     )
 
 
@@ -614,31 +614,21 @@ def synthesize_st_corpus(
     = 6,420 clips over the hand-written pairs of :data:`ST_SENTENCE_PAIRS`. Other
     arguments as in :func:`synthesize_fsc_corpus`.
     """
-    plan = plan_st_corpus(
-        seed=seed,
-        train_speakers=train_speakers,
-        valid_speakers=valid_speakers,
-        test_speakers=test_speakers,
-        sentences_per_speaker=sentences_per_speaker,
-        voices=voices,
-        variants=variants,
-    )
-    config = {
+    settings = {
         "seed": seed,
-        "snr_db": snr_db,
         "train_speakers": train_speakers,
         "valid_speakers": valid_speakers,
         "test_speakers": test_speakers,
         "sentences_per_speaker": sentences_per_speaker,
-        "voices": list(voices) if voices is not None else None,
-        "variants": list(variants) if variants is not None else None,
+        "voices": voices,
+        "variants": variants,
     }
     return _synthesize(
-        plan,
+        plan_st_corpus(**settings),
         out_dir,
         snr_db=snr_db,
         num_workers=num_workers,
         overwrite=overwrite,
         progress=progress,
-        config=config,
+        config=_marker_config(settings, snr_db),
     )
