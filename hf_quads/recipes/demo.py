@@ -199,6 +199,59 @@ def corpus(args: DemoArguments) -> Any:
     )
 
 
+def featurize_corpus(data: Any, args: DemoArguments) -> tuple[Any, dict[str, Any]]:
+    """The demo's extractor (80 log-mels over ``args.seconds``) and its three featurized splits."""
+    from transformers import WhisperFeatureExtractor
+
+    from ..data import featurize
+
+    extractor = WhisperFeatureExtractor(feature_size=80, chunk_length=args.seconds)
+    splits = {
+        name: featurize(data[name], extractor, desc=f"{name} features")
+        for name in ("train", "validation", "test")
+    }
+    return extractor, splits
+
+
+def build_classifier(args: DemoArguments, d_model: int, layers: int) -> Any:
+    """A Whisper-style intent classifier of the demo's shape, initialised from ``args.seed``."""
+    from ..data import FSC_INTENTS
+    from ..models import whisper_classifier
+
+    torch.manual_seed(args.seed)
+    return whisper_classifier(
+        FSC_INTENTS, d_model=d_model, encoder_layers=layers, heads=args.heads,
+        seconds=args.seconds,
+    )  # fmt: skip
+
+
+def train_teacher(
+    args: DemoArguments,
+    train: Any,
+    output_dir: Path,
+    data_collator: Any = None,
+    model: Any = None,
+) -> Any:
+    """The demo's teacher, trained on ``train`` with ``transformers.Trainer`` (AdamW, cosine).
+
+    ``model`` defaults to a fresh :func:`build_classifier` of the teacher's shape;
+    ``data_collator`` (default: stack the features) is where a benchmark puts its
+    augmentations.
+    """
+    from transformers import Trainer, TrainingArguments
+
+    if model is None:
+        model = build_classifier(args, args.teacher_d_model, args.teacher_layers)
+    settings = _training_args(output_dir, args, num_train_epochs=args.teacher_epochs)
+    Trainer(
+        model=model,
+        args=TrainingArguments(**settings),
+        train_dataset=train,
+        data_collator=data_collator,
+    ).train()
+    return model
+
+
 def prune_teacher(
     teacher: Any, dev: Any, args: DemoArguments, out: Path
 ) -> tuple[Any, dict[str, Any]]:
@@ -377,11 +430,7 @@ def check_goals(rows: list[dict[str, Any]], bits: list[int], wall: float) -> dic
 # ----------------------------------------------------------------------------- the run
 def run_demo(args: DemoArguments) -> dict[str, Any]:
     """Run every step; returns (and writes) the results."""
-    from transformers import Trainer, TrainingArguments, WhisperFeatureExtractor
-
     from .. import DistillQuantConfig, DistillQuantTrainer
-    from ..data import FSC_INTENTS, featurize
-    from ..models import whisper_classifier
 
     start = time.perf_counter()
     torch.set_flush_denormal(True)
@@ -392,32 +441,11 @@ def run_demo(args: DemoArguments) -> dict[str, Any]:
 
     with _stage(timings, "data"):
         data = corpus(args)
-        extractor = WhisperFeatureExtractor(feature_size=80, chunk_length=args.seconds)
-        splits = {
-            name: featurize(data[name], extractor, desc=f"{name} features")
-            for name in ("train", "validation", "test")
-        }
+        extractor, splits = featurize_corpus(data, args)
         print({name: len(split) for name, split in splits.items()})
 
-    def build(d_model: int, layers: int) -> Any:
-        torch.manual_seed(args.seed)
-        return whisper_classifier(
-            FSC_INTENTS, d_model=d_model, encoder_layers=layers, heads=args.heads,
-            seconds=args.seconds,
-        )  # fmt: skip
-
     with _stage(timings, "teacher"):
-        teacher = build(args.teacher_d_model, args.teacher_layers)
-        trainer = Trainer(
-            model=teacher,
-            args=TrainingArguments(
-                **_training_args(
-                    out / "runs" / "teacher", args, num_train_epochs=args.teacher_epochs
-                )
-            ),
-            train_dataset=splits["train"],
-        )
-        trainer.train()
+        teacher = train_teacher(args, splits["train"], out / "runs" / "teacher")
         teacher_dir = out / "teacher"
         teacher.save_pretrained(teacher_dir)
         extractor.save_pretrained(teacher_dir)

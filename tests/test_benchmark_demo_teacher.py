@@ -1,0 +1,95 @@
+"""The augmentation maths of benchmarks/demo_teacher.py (the record behind the README's
+"What it does not reach"): pure functions on Whisper-normalised log-mels."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        yield importlib.import_module("demo_teacher")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def _bin_of(hertz: float, bins: int = 80) -> int:
+    from transformers.audio_utils import hertz_to_mel
+
+    centres = np.linspace(0.0, hertz_to_mel(8000.0, mel_scale="slaney"), bins + 2)[1:-1]
+    return int(np.argmin(np.abs(centres - hertz_to_mel(hertz, mel_scale="slaney"))))
+
+
+def test_power_round_trip(bench):
+    x = torch.rand(3, 80, 40) * 1.5 - 0.4  # within the 8-decade range Whisper keeps
+    assert torch.allclose(bench.to_logmel(bench.to_power(x)), x, atol=1e-5)
+
+
+def test_warp_moves_energy_to_f_times_factor(bench):
+    x = torch.full((2, 80, 20), -0.5)
+    x[:, _bin_of(1000.0)] = 1.0
+    y = bench.warp_frequency(x, torch.tensor([1.0, 2.0]))
+    assert torch.allclose(y[0], x[0])
+    assert int(y[1, :, 0].argmax()) == _bin_of(2000.0)
+    shrunk = bench.warp_frequency(x[:1], torch.tensor([0.5]))
+    assert abs(int(shrunk[0, :, 0].argmax()) - _bin_of(500.0)) <= 1  # between two bins
+
+
+def test_echo_repeats_a_click_at_the_delay(bench):
+    x = torch.full((1, 80, 60), -0.5)
+    x[0, :, 10] = 1.0
+    assert torch.allclose(bench.add_echo(x, torch.tensor([0]), torch.tensor([0.9])), x, atol=1e-6)
+    y = bench.add_echo(x, torch.tensor([5]), torch.tensor([0.9]), repeats=3)
+    row = y[0, 0]
+    echoes = [float(row[t]) for t in (15, 20, 25)]
+    assert echoes[0] > echoes[1] > echoes[2] > float(row[30])  # three repeats, each fainter
+    # the first repeat is g^2 of the click's power: 0.81 -> log10 0.81 / 4 below it
+    assert float(row[10] - row[15]) == pytest.approx(-np.log10(0.81) / 4, abs=0.01)
+    # before the click only the background's own echo shows
+    background = bench.add_echo(torch.full_like(x, -0.5), torch.tensor([5]), torch.tensor([0.9]))
+    assert torch.allclose(y[0, :, :10], background[0, :, :10])
+
+
+def test_spec_augment_masks_bands_with_the_mean(bench):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 80, 300)
+    assert torch.equal(bench.spec_augment(x, gen, max_freq=0, max_time=0), x)
+    y = bench.spec_augment(x, gen, freq_masks=1, max_freq=10, time_masks=0)
+    for b in range(4):
+        changed = (y[b] != x[b]).any(dim=1).nonzero().flatten()
+        assert len(changed) <= 10
+        if len(changed):
+            assert int(changed[-1] - changed[0]) + 1 == len(changed)  # one contiguous band
+            assert torch.allclose(y[b, changed], x[b].mean().expand(len(changed), 300))
+
+
+def test_mel_mean_norm_centres_each_bin(bench):
+    x = torch.randn(2, 80, 100) + torch.linspace(-3, 3, 80)[None, :, None]
+    assert bench.mel_mean_norm(x).mean(dim=-1).abs().max() < 1e-5
+
+
+def test_collator_is_seeded_and_augments_half(bench):
+    # within the 8 decades Whisper keeps, so untouched examples come back unchanged
+    rows = [
+        {"input_features": torch.rand(80, 300) * 1.5 - 0.4, "labels": torch.tensor(i)}
+        for i in range(32)
+    ]
+    a = bench.AugmentingCollator(bench.random_echo, seed=3)(rows)
+    b = bench.AugmentingCollator(bench.random_echo, seed=3)(rows)
+    assert torch.equal(a["input_features"], b["input_features"])
+    assert a["labels"].tolist() == list(range(32))
+    plain = torch.stack([r["input_features"] for r in rows])
+    same = torch.isclose(a["input_features"], plain, atol=1e-5).flatten(1).all(dim=1)
+    changed = (~same).sum()
+    assert 4 <= int(changed) <= 28
+    assert torch.equal(bench.AugmentingCollator(None, seed=0)(rows)["input_features"], plain)
