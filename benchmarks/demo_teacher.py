@@ -56,6 +56,18 @@ SAMPLE_RATE = 16_000
 
 
 # ----------------------------------------------------------- augmentations (pure maths)
+def _check_batch(logmel: torch.Tensor, per_example: torch.Tensor | None = None) -> None:
+    """Augmentations take (batch, mel bins, frames) and, where given, one value per example."""
+    if logmel.dim() != 3:
+        raise ValueError(
+            f"expected log-mels of shape (batch, bins, frames), got {tuple(logmel.shape)}"
+        )
+    if per_example is not None and per_example.shape != (logmel.shape[0],):
+        raise ValueError(
+            f"expected one value per example ({logmel.shape[0]}), got shape {tuple(per_example.shape)}"
+        )
+
+
 def to_power(logmel: torch.Tensor) -> torch.Tensor:
     """Whisper-normalised log-mels ``(x + 4) / 4`` of log10 power back to mel power."""
     return torch.pow(10.0, 4.0 * logmel - 4.0)
@@ -77,6 +89,7 @@ def spec_augment(
     max_time: int = 30,
 ) -> torch.Tensor:
     """SpecAugment's masks: bands of mel bins and runs of frames set to the example's mean."""
+    _check_batch(logmel)
     batch, bins, frames = logmel.shape
     keep = torch.ones_like(logmel, dtype=torch.bool)
     for count, limit, size, axis in (
@@ -108,6 +121,9 @@ def warp_frequency(logmel: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     """
     from transformers.audio_utils import hertz_to_mel, mel_to_hertz
 
+    _check_batch(logmel, factors)
+    if not bool((factors > 0).all()):
+        raise ValueError(f"warp factors must be > 0, got {factors.tolist()}")
     batch, bins, frames = logmel.shape
     centres = np.linspace(0.0, hertz_to_mel(SAMPLE_RATE / 2, mel_scale="slaney"), bins + 2)[1:-1]
     hertz = mel_to_hertz(centres, mel_scale="slaney")
@@ -130,6 +146,10 @@ def add_echo(
     logmel: torch.Tensor, delays: torch.Tensor, gains: torch.Tensor, repeats: int = 3
 ) -> torch.Tensor:
     """Echo in the power domain: p(t) + g^2 p(t - d) + g^4 p(t - 2d) ... (``delays`` in frames; 0 = none)."""
+    _check_batch(logmel, delays)
+    _check_batch(logmel, gains)
+    if bool((delays < 0).any()):
+        raise ValueError(f"echo delays are frames >= 0, got {delays.tolist()}")
     power = to_power(logmel)
     batch, bins, frames = power.shape
     t = torch.arange(frames)
@@ -268,7 +288,7 @@ def summarise(
     return summary
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--data_dir", default=None, help="demo corpus (default: the demo's)")
@@ -278,7 +298,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the quick demo's tiny corpus")
     parser.add_argument("--run_dir", default="outputs/benchmarks/demo_teacher")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    args.settings = list(dict.fromkeys(args.settings))  # each once
+    for name in ("parallel", "threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if args.epochs is not None and args.epochs <= 0:
+        parser.error("--epochs must be > 0")
 
     from hf_quads.data.synth import read_speakers
 

@@ -93,3 +93,67 @@ def test_collator_is_seeded_and_augments_half(bench):
     changed = (~same).sum()
     assert 4 <= int(changed) <= 28
     assert torch.equal(bench.AugmentingCollator(None, seed=0)(rows)["input_features"], plain)
+
+
+def test_augmentations_reject_bad_input(bench):
+    x = torch.zeros(2, 80, 10)
+    with pytest.raises(ValueError, match="batch, bins, frames"):
+        bench.spec_augment(torch.zeros(80, 10), torch.Generator())
+    with pytest.raises(ValueError, match="> 0"):
+        bench.warp_frequency(x, torch.tensor([1.0, 0.0]))
+    with pytest.raises(ValueError, match="one value per example"):
+        bench.warp_frequency(x, torch.tensor([1.0]))
+    with pytest.raises(ValueError, match=">= 0"):
+        bench.add_echo(x, torch.tensor([3, -1]), torch.tensor([0.5, 0.5]))
+
+
+def test_summarise_scores_each_setting_and_its_weakest_voices(bench):
+    labels = [0, 1, 0, 1, 0, 1]
+    speakers_of = ["a", "a", "b", "b", "c", "c"]
+    split = {
+        "baseline": [0, 1, 1, 0, 0, 0],  # a 100 %, b 0 %, c 50 %
+        "echo": [0, 0, 0, 1, 0, 1],  # a 50 %, b 100 %, c 100 %
+    }
+    results = [
+        {"name": n, "train_seconds": 1.0, "validation": {"predictions": p, "labels": labels},
+         "test": {"predictions": p, "labels": labels}}
+        for n, p in split.items()
+    ]  # fmt: skip
+    speakers = {"a": {"variant": "m1"}, "b": {"variant": "whisper"}, "c": {"variant": "f2"}}
+    out = bench.summarise(results, {"validation": speakers_of, "test": speakers_of}, speakers)
+    base = out["settings"]["baseline"]["test"]
+    assert base["accuracy"] == pytest.approx(0.5)
+    assert list(base["weakest_voices"]) == ["whisper", "f2", "m1"]  # worst first
+    assert base["weakest_voices"]["whisper"] == 0.0
+    assert out["settings"]["echo"]["test"]["accuracy"] == pytest.approx(5 / 6, abs=1e-4)  # rounded
+    assert out["settings"]["echo"]["description"] == bench.SETTINGS["echo"].description
+    rows = out["per_voice"]["test"]
+    assert [(r["variant"], r["baseline"], r["echo"]) for r in rows] == [
+        ("whisper", 0.0, 1.0), ("f2", 0.5, 1.0), ("m1", 1.0, 0.5)
+    ]  # fmt: skip
+
+
+def test_benchmark_runs_end_to_end_on_a_tiny_corpus(bench, tmp_path):
+    out = tmp_path / "result.json"
+    bench.main([
+        "--quick", "--data_dir", str(tmp_path / "fsc"), "--epochs", "1", "--parallel", "1",
+        "--settings", "baseline", "mel_mean_norm", "baseline",
+        "--run_dir", str(tmp_path / "runs"), "--out", str(out),
+    ])  # fmt: skip
+    import json
+
+    result = json.loads(out.read_text())
+    assert list(result["settings"]) == ["baseline", "mel_mean_norm"]
+    for setting in result["settings"].values():
+        for split in ("validation", "test"):
+            assert 0.0 <= setting[split]["accuracy"] <= 1.0
+            assert setting[split]["weakest_voices"]
+    assert result["teacher"]["epochs"] == 1.0
+    test_rows = result["per_voice"]["test"]
+    assert len(test_rows) == 2 and all(r["variant"] for r in test_rows)  # quick demo: 2 speakers
+
+
+def test_benchmark_rejects_bad_options(bench):
+    for argv in (["--parallel", "0"], ["--threads", "0"], ["--epochs", "0"], ["--settings", "x"]):
+        with pytest.raises(SystemExit):
+            bench.main(argv)
