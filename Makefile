@@ -65,7 +65,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/export_latency.py
 
 # The demo teacher under other training settings (dev/test accuracy per voice): the record
-# behind the README's "What it does not reach". About 32 minutes on 2 cores.
+# behind the README's "What it does not reach". About 48 minutes on 2 cores.
 bench-demo-teacher: $(VENV)/.installed
 	$(PY) benchmarks/demo_teacher.py
 

@@ -137,13 +137,14 @@ def test_benchmark_runs_end_to_end_on_a_tiny_corpus(bench, tmp_path):
     out = tmp_path / "result.json"
     bench.main([
         "--quick", "--data_dir", str(tmp_path / "fsc"), "--epochs", "1", "--parallel", "1",
-        "--settings", "baseline", "mel_mean_norm", "baseline",
+        "--settings", "baseline", "mel_mean_norm", "no_voice_effects", "baseline",
         "--run_dir", str(tmp_path / "runs"), "--out", str(out),
     ])  # fmt: skip
     import json
 
     result = json.loads(out.read_text())
-    assert list(result["settings"]) == ["baseline", "mel_mean_norm"]
+    assert list(result["settings"]) == ["baseline", "mel_mean_norm", "no_voice_effects"]
+    assert (tmp_path / "fsc_plain" / "data" / "train_data.csv").is_file()
     for setting in result["settings"].values():
         for split in ("validation", "test"):
             assert 0.0 <= setting[split]["accuracy"] <= 1.0
@@ -151,6 +152,16 @@ def test_benchmark_runs_end_to_end_on_a_tiny_corpus(bench, tmp_path):
     assert result["teacher"]["epochs"] == 1.0
     test_rows = result["per_voice"]["test"]
     assert len(test_rows) == 2 and all(r["variant"] for r in test_rows)  # quick demo: 2 speakers
+
+
+def test_a_setting_without_voice_effects_trains_on_its_own_corpus(bench):
+    from hf_quads.recipes.demo import DemoArguments
+
+    demo = DemoArguments(data_dir="data/x/")
+    plain = bench.setting_demo(demo, bench.SETTINGS["no_voice_effects"])
+    assert (plain.data_dir, plain.voice_effects) == ("data/x_plain", 0.0)
+    assert bench.setting_demo(demo, bench.SETTINGS["baseline"]).data_dir == "data/x/"
+    assert bench.setting_demo(demo, bench.SETTINGS["seed1"]).seed == 1
 
 
 def test_benchmark_rejects_bad_options(bench):

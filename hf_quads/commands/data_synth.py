@@ -19,6 +19,9 @@ German translations. Clips are 16 kHz mono 16-bit WAV.
 
 Speakers are espeak voice x variant x rate x pitch combinations; splits are
 speaker-disjoint and validation and test speakers use variants never heard in training.
+Training speakers also get random voice effects (formants, breath, echo, consonant level,
+roughness, flutter, tone) over their variant, so a model learns speech rather than the
+training voices; --voice_effects 0 turns that off.
 The same --seed gives byte-identical files for any --num-workers. The defaults give
 107 speakers (75/16/16): 9,951 clips for fsc, 6,420 for st.
 """
@@ -76,6 +79,13 @@ class Arguments:
             "validation and test; default a curated pool of about 100"
         },
     )
+    voice_effects: float = field(
+        default=1.0,
+        metadata={
+            "help": "share of training speakers (0-1) given random voice effects over their "
+            "variant; validation and test speakers never are"
+        },
+    )
     quiet: bool = field(default=False, metadata={"help": "no progress bar"})
 
 
@@ -99,6 +109,7 @@ def run(args: Arguments) -> int:
         "test_speakers": args.test_speakers,
         "voices": _split_list(args.voices),
         "variants": _split_list(args.variants),
+        "voice_effects": args.voice_effects,
         "overwrite": args.overwrite,
         "progress": not args.quiet,
     }

@@ -78,6 +78,10 @@ class DemoArguments:
     phrasings_per_intent: int = field(
         default=3, metadata={"help": "synthetic corpus: phrasings of each intent"}
     )
+    voice_effects: float = field(
+        default=1.0,
+        metadata={"help": "synthetic corpus: share of train speakers given random voice effects"},
+    )
     teacher_d_model: int = field(default=64, metadata={"help": "teacher width"})
     teacher_layers: int = field(default=2, metadata={"help": "teacher encoder layers"})
     teacher_epochs: float = field(default=20.0, metadata={"help": "teacher training epochs"})
@@ -130,6 +134,8 @@ class DemoArguments:
             )
         if self.export_bits is not None and self.export_bits not in self.bits:
             raise ValueError(f"export_bits={self.export_bits} is not one of bits {self.bits}")
+        if not 0.0 <= self.voice_effects <= 1.0:
+            raise ValueError(f"voice_effects is a share from 0 to 1, got {self.voice_effects}")
 
 
 _DEFAULTS = {
@@ -194,6 +200,7 @@ def corpus(args: DemoArguments) -> Any:
             valid_speakers=args.valid_speakers,
             test_speakers=args.test_speakers,
             phrasings_per_intent=args.phrasings_per_intent,
+            voice_effects=args.voice_effects,
             num_workers=max(1, args.num_proc),
         )
     )

@@ -9,7 +9,9 @@ Two corpora, both in the layout of a real dataset so the real loaders read them:
 
 Speakers are espeak-ng voice x variant x rate x pitch combinations; the splits are
 speaker-disjoint and the validation and test speakers use variants never heard in
-training. Everything follows from the seed: the same seed gives byte-identical
+training. Training speakers also speak with random voice effects over their variant
+(:mod:`.voice_effects`: formants, breath, echo, ...), so what a model learns is
+speech rather than the training voices. Everything follows from the seed: the same seed gives byte-identical
 files whatever the number of worker processes. ``hf-quads data synth`` is the
 command-line front end.
 """
@@ -18,6 +20,7 @@ from .corpus import (
     DEFAULT_PHRASINGS_PER_INTENT,
     DEFAULT_SENTENCES_PER_SPEAKER,
     DEFAULT_SPEAKERS,
+    DEFAULT_VOICE_EFFECTS,
     MARKER_FILE,
     SPEAKERS_FILE,
     ST_SPLIT_FILES,
@@ -32,15 +35,24 @@ from .corpus import (
     synthesize_fsc_corpus,
     synthesize_st_corpus,
 )
-from .espeak import ENGLISH_VOICES, Espeak, EspeakError, UnknownVoiceError, list_variants
+from .espeak import (
+    ENGLISH_VOICES,
+    Espeak,
+    EspeakError,
+    UnknownVoiceError,
+    list_variants,
+    variant_overlay,
+)
 from .fsc_phrasings import FSC_PHRASINGS
 from .speakers import SPLITS, VARIANT_FAMILIES, Speaker, partition_variants
 from .st_phrasings import ST_SENTENCE_PAIRS
+from .voice_effects import VoiceEffects, add_voice_effects, apply_voice_effects, draw_voice_effects
 
 __all__ = [
     "DEFAULT_PHRASINGS_PER_INTENT",
     "DEFAULT_SENTENCES_PER_SPEAKER",
     "DEFAULT_SPEAKERS",
+    "DEFAULT_VOICE_EFFECTS",
     "ENGLISH_VOICES",
     "FSC_PHRASINGS",
     "MARKER_FILE",
@@ -57,6 +69,10 @@ __all__ = [
     "Speaker",
     "SynthConfigError",
     "UnknownVoiceError",
+    "VoiceEffects",
+    "add_voice_effects",
+    "apply_voice_effects",
+    "draw_voice_effects",
     "ensure_fsc_corpus",
     "list_variants",
     "partition_variants",
@@ -65,4 +81,5 @@ __all__ = [
     "read_speakers",
     "synthesize_fsc_corpus",
     "synthesize_st_corpus",
+    "variant_overlay",
 ]

@@ -5,7 +5,8 @@ the size of a corpus can be checked without synthesising it
 (:func:`plan_fsc_corpus`, :func:`plan_st_corpus`). Synthesis runs one job per
 speaker in a pool of spawned worker processes, each with its own espeak-ng engine.
 Everything is derived from ``seed``: the same seed gives byte-identical WAV files
-and manifests whatever ``num_workers`` is.
+and manifests whatever ``num_workers`` is. Training speakers get random voice
+effects (:mod:`.voice_effects`) unless ``voice_effects=0``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import math
 import multiprocessing
 import os
 import shutil
+import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ from typing import Any
 
 from ...errors import HfQuadsError
 from ..fsc import FSC_INTENT_TRIPLES, FSC_SPLIT_FILES, fsc_intent_name
+from .espeak import espeak_paths, variant_overlay
 from .fsc_phrasings import FSC_PHRASINGS, FSC_PHRASINGS_PER_INTENT
 from .render import SAMPLE_RATE, RenderJob, render_indexed
 from .speakers import (
@@ -39,6 +43,7 @@ from .speakers import (
     seeded_random,
 )
 from .st_phrasings import ST_SENTENCE_PAIRS
+from .voice_effects import add_voice_effects, apply_voice_effects
 
 TASKS: tuple[str, ...] = ("fsc", "st")
 #: CoVoST 2 manifest names of the ``st`` corpus, per split.
@@ -61,13 +66,23 @@ FSC_HEADER: tuple[str, ...] = (
 MARKER_FILE = "hf_quads_synth.json"
 #: Who each speaker is (split, espeak voice and variant, rate, pitch), one row per speaker.
 SPEAKERS_FILE = "speakers.csv"
-SPEAKERS_HEADER = ("speaker_id", "split", "voice", "variant", "rate", "pitch", "pitch_range")
+SPEAKERS_HEADER = (
+    "speaker_id", "split", "voice", "variant", "rate", "pitch", "pitch_range", "effects",
+)  # fmt: skip
 
 DEFAULT_SPEAKERS: dict[str, int] = {"train": 75, "validation": 16, "test": 16}
 DEFAULT_PHRASINGS_PER_INTENT = 3
 DEFAULT_SENTENCES_PER_SPEAKER = 60
+#: Share of the training speakers given random voice effects.
+DEFAULT_VOICE_EFFECTS = 1.0
 #: Accepted ``snr_db`` values.
 SNR_DB_RANGE: tuple[float, float] = (-10.0, 100.0)
+
+#: Settings that change a corpus's audio or manifests (recorded in its marker).
+_PLAN_SETTINGS = frozenset(
+    {"seed", "train_speakers", "valid_speakers", "test_speakers", "phrasings_per_intent",
+     "voices", "variants", "voice_effects", "snr_db"}
+)  # fmt: skip
 
 _OWNED_PATHS: dict[str, tuple[str, ...]] = {
     "fsc": ("data", "wavs", SPEAKERS_FILE),
@@ -180,8 +195,21 @@ def _check_speaker_counts(
 
 
 def _plan_speakers(
-    counts: dict[str, int], seed: int, voices: Sequence[str] | None, variants: Sequence[str] | None
+    counts: dict[str, int],
+    seed: int,
+    voices: Sequence[str] | None,
+    variants: Sequence[str] | None,
+    voice_effects: float,
 ) -> tuple[dict[str, list[Speaker]], dict[str, tuple[str, ...]]]:
+    if (
+        not isinstance(voice_effects, (int, float))
+        or isinstance(voice_effects, bool)
+        or not 0.0 <= voice_effects <= 1.0
+    ):
+        raise SynthConfigError(
+            f"voice_effects is the share of training speakers given random voice effects, "
+            f"between 0 and 1; got {voice_effects!r}"
+        )
     voices = resolve_voices(voices)
     parts = partition_variants(resolve_variants(variants), seed)
     ids: set[str] = set()
@@ -198,6 +226,7 @@ def _plan_speakers(
         )
         for split in SPLITS
     }
+    speakers["train"] = add_voice_effects(speakers["train"], float(voice_effects), seed)
     used = {s: tuple(sorted({sp.variant for sp in speakers[s]})) for s in SPLITS}
     return speakers, used
 
@@ -219,12 +248,15 @@ def plan_fsc_corpus(
     phrasings_per_intent: int = DEFAULT_PHRASINGS_PER_INTENT,
     voices: Sequence[str] | None = None,
     variants: Sequence[str] | None = None,
+    voice_effects: float = DEFAULT_VOICE_EFFECTS,
 ) -> CorpusPlan:
     """Plan an FSC-layout corpus: every speaker says ``phrasings_per_intent`` phrasings of each of the 31 intents.
 
     Within a split the phrasings of an intent are dealt out in a seeded cycle, so
     all eight are used about equally; every intent has exactly
-    ``speakers * phrasings_per_intent`` utterances in every split.
+    ``speakers * phrasings_per_intent`` utterances in every split. A
+    ``voice_effects`` share of the training speakers speak with random voice
+    effects (see :mod:`hf_quads.data.synth.voice_effects`).
     """
     counts = _check_speaker_counts(seed, train_speakers, valid_speakers, test_speakers)
     if not 1 <= phrasings_per_intent <= FSC_PHRASINGS_PER_INTENT:
@@ -232,7 +264,7 @@ def plan_fsc_corpus(
             f"phrasings_per_intent must be between 1 and {FSC_PHRASINGS_PER_INTENT}, "
             f"got {phrasings_per_intent}"
         )
-    speakers, used = _plan_speakers(counts, seed, voices, variants)
+    speakers, used = _plan_speakers(counts, seed, voices, variants, voice_effects)
     k = phrasings_per_intent
     utterances: list[PlannedUtterance] = []
     for split in SPLITS:
@@ -272,6 +304,7 @@ def plan_st_corpus(
     sentences_per_speaker: int = DEFAULT_SENTENCES_PER_SPEAKER,
     voices: Sequence[str] | None = None,
     variants: Sequence[str] | None = None,
+    voice_effects: float = DEFAULT_VOICE_EFFECTS,
 ) -> CorpusPlan:
     """Plan a CoVoST-layout En->De corpus: every speaker reads ``sentences_per_speaker`` pairs.
 
@@ -284,7 +317,7 @@ def plan_st_corpus(
         raise SynthConfigError(
             f"sentences_per_speaker must be between 1 and {n_pairs}, got {sentences_per_speaker}"
         )
-    speakers, used = _plan_speakers(counts, seed, voices, variants)
+    speakers, used = _plan_speakers(counts, seed, voices, variants, voice_effects)
     m = sentences_per_speaker
     utterances: list[PlannedUtterance] = []
     for split in SPLITS:
@@ -373,7 +406,9 @@ def _check_run_settings(snr_db: float | None, num_workers: int) -> None:
         )
 
 
-def _jobs(plan: CorpusPlan, audio_root: Path, snr_db: float | None) -> list[RenderJob]:
+def _jobs(
+    plan: CorpusPlan, audio_root: Path, snr_db: float | None, espeak_data: str | None = None
+) -> list[RenderJob]:
     by_speaker: dict[str, list[PlannedUtterance]] = {}
     for u in plan.utterances:
         by_speaker.setdefault(u.speaker.speaker_id, []).append(u)
@@ -388,9 +423,23 @@ def _jobs(plan: CorpusPlan, audio_root: Path, snr_db: float | None) -> list[Rend
                 pitch_range=spk.pitch_range,
                 items=tuple((str(audio_root / u.path), u.text, u.seed) for u in items),
                 snr_db=None if snr_db is None else float(snr_db),
+                espeak_data=espeak_data if spk.effects else None,
             )
         )
     return jobs
+
+
+def _effect_variants(plan: CorpusPlan) -> dict[str, str]:
+    """The variant files the plan's speakers with voice effects need: name -> text."""
+    vdir = Path(espeak_paths()[1]) / "voices" / "!v"
+    return {
+        sp.espeak_variant: apply_voice_effects(
+            (vdir / sp.variant).read_text(encoding="utf-8", errors="replace"), sp.effects
+        )
+        for split in SPLITS
+        for sp in plan.speakers[split]
+        if sp.effects
+    }
 
 
 def _render(jobs: list[RenderJob], num_workers: int, progress: bool, desc: str) -> list[list[int]]:
@@ -441,8 +490,11 @@ def _synthesize(
     audio_root = out if plan.task == "fsc" else out / "clips"
     for d in sorted({(audio_root / u.path).parent for u in plan.utterances}):
         d.mkdir(parents=True, exist_ok=True)
-    jobs = _jobs(plan, audio_root, snr_db)
-    lengths = _render(jobs, num_workers, progress, desc=f"synth {plan.task}")
+    with tempfile.TemporaryDirectory(prefix="hf-quads-espeak-data-") as tmp:
+        extra = _effect_variants(plan)
+        espeak_data = str(variant_overlay(tmp, extra)) if extra else None
+        jobs = _jobs(plan, audio_root, snr_db, espeak_data)
+        lengths = _render(jobs, num_workers, progress, desc=f"synth {plan.task}")
     total_samples = sum(sum(x) for x in lengths)
     if plan.task == "fsc":
         _write_fsc_csvs(out, plan)
@@ -480,11 +532,14 @@ def _write_speakers(out: Path, plan: CorpusPlan) -> None:
         writer.writerow(SPEAKERS_HEADER)
         for split in SPLITS:
             for sp in plan.speakers[split]:
-                writer.writerow([sp.speaker_id, split, *sp.settings])
+                effects = sp.effects.describe() if sp.effects else ""
+                writer.writerow([sp.speaker_id, split, *sp.settings, effects])
 
 
 def read_speakers(corpus_dir: str | os.PathLike) -> dict[str, dict[str, str]]:
-    """``speaker_id -> {split, voice, variant, rate, pitch, pitch_range}`` of a synthetic corpus.
+    """``speaker_id -> {split, voice, variant, rate, pitch, pitch_range, effects}`` of a synthetic corpus.
+
+    ``effects`` is the :meth:`VoiceEffects.describe` text (empty: the plain variant).
 
     Empty for corpora without :data:`SPEAKERS_FILE` (real ones, or synthesised
     before it was written).
@@ -541,6 +596,7 @@ def synthesize_fsc_corpus(
     phrasings_per_intent: int = DEFAULT_PHRASINGS_PER_INTENT,
     voices: Sequence[str] | None = None,
     variants: Sequence[str] | None = None,
+    voice_effects: float = DEFAULT_VOICE_EFFECTS,
     overwrite: bool = False,
     progress: bool = True,
 ) -> CorpusStats:
@@ -550,9 +606,12 @@ def synthesize_fsc_corpus(
     ``,path,speakerId,transcription,action,object,location``) and
     ``wavs/speakers/<speakerId>/<uuid>.wav`` (16 kHz mono PCM_16), readable by
     :func:`hf_quads.data.load_fsc`. The defaults give 107 speakers (75/16/16) x 93
-    utterances = 9,951 clips. ``snr_db`` adds seeded white noise; ``num_workers=0``
-    synthesises in this process. With worker processes (spawned), call this from
-    under ``if __name__ == "__main__":`` in a script.
+    utterances = 9,951 clips. ``voice_effects`` is the share of training speakers
+    that speak with random voice effects (formants, breath, echo...; see
+    :mod:`hf_quads.data.synth.voice_effects`), ``0`` for none. ``snr_db`` adds
+    seeded white noise; ``num_workers=0`` synthesises in this process. With worker
+    processes (spawned), call this from under ``if __name__ == "__main__":`` in a
+    script.
 
     ``out_dir`` must be new, empty or an earlier synthetic corpus (which is
     replaced), unless ``overwrite``.
@@ -565,6 +624,7 @@ def synthesize_fsc_corpus(
         "phrasings_per_intent": phrasings_per_intent,
         "voices": voices,
         "variants": variants,
+        "voice_effects": voice_effects,
     }
     return _synthesize(
         plan_fsc_corpus(**settings),
@@ -581,12 +641,45 @@ def ensure_fsc_corpus(out_dir: str | os.PathLike, **kwargs: Any) -> Path:
     """``out_dir``, after synthesising an FSC-layout corpus there if it holds none.
 
     A folder with ``data/train_data.csv`` (synthetic or the real FSC) is used as
-    it is; otherwise ``kwargs`` go to :func:`synthesize_fsc_corpus`.
+    it is; otherwise ``kwargs`` go to :func:`synthesize_fsc_corpus`. A synthetic
+    corpus made with other settings than ``kwargs`` is kept too, with a warning
+    that names them.
     """
     out = Path(out_dir)
     if not (out / "data" / FSC_SPLIT_FILES["train"]).is_file():
         print(f"synthesising the speech-commands corpus into {out} (espeak-ng)", flush=True)
         synthesize_fsc_corpus(out, **kwargs)
+        return out
+    differ = _settings_differ(out, kwargs)
+    if differ:
+        warnings.warn(
+            f"{out} holds a synthetic corpus made with other settings ({'; '.join(differ)}); "
+            "it is used as it is: delete the folder to have it synthesised with the ones asked",
+            stacklevel=2,
+        )
+    return out
+
+
+def _settings_differ(corpus_dir: Path, requested: dict[str, Any]) -> list[str]:
+    """``key: theirs != asked`` for each plan setting where the corpus's marker differs.
+
+    Corpora from before a setting existed were made without it (``voice_effects``: 0).
+    """
+    try:
+        config = json.loads((corpus_dir / MARKER_FILE).read_text(encoding="utf-8"))["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []  # not one of ours (the real FSC), or unreadable: nothing to compare
+    asked = {"voice_effects": DEFAULT_VOICE_EFFECTS, **requested}
+    absent = {"voice_effects": 0.0}
+    out = []
+    for key, value in asked.items():
+        if key not in _PLAN_SETTINGS:
+            continue
+        theirs = config.get(key, absent.get(key))
+        if isinstance(value, (list, tuple)):
+            value = list(value)
+        if theirs != value:
+            out.append(f"{key}: {theirs!r} there, {value!r} asked")
     return out
 
 
@@ -602,6 +695,7 @@ def synthesize_st_corpus(
     sentences_per_speaker: int = DEFAULT_SENTENCES_PER_SPEAKER,
     voices: Sequence[str] | None = None,
     variants: Sequence[str] | None = None,
+    voice_effects: float = DEFAULT_VOICE_EFFECTS,
     overwrite: bool = False,
     progress: bool = True,
 ) -> CorpusStats:
@@ -622,6 +716,7 @@ def synthesize_st_corpus(
         "sentences_per_speaker": sentences_per_speaker,
         "voices": voices,
         "variants": variants,
+        "voice_effects": voice_effects,
     }
     return _synthesize(
         plan_st_corpus(**settings),

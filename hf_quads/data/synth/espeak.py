@@ -21,8 +21,10 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +95,43 @@ def list_variants(data_dir: str | os.PathLike | None = None) -> list[str]:
     return sorted(p.name for p in vdir.iterdir() if p.is_file())
 
 
+def variant_overlay(
+    dest: str | os.PathLike, variants: Mapping[str, str], data_dir: str | os.PathLike | None = None
+) -> Path:
+    """An ``espeak-ng-data`` folder inside ``dest``: ``data_dir``'s plus extra ``variants``.
+
+    ``variants`` maps new variant names to the text of their files. Everything else
+    is linked (symlinks; copies where the file system has none), so the overlay
+    costs next to nothing; pass the returned folder to :class:`Espeak`.
+    """
+    for name in variants:
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            raise UnknownVoiceError(f"not a usable variant file name: {name!r}")
+    source = Path(data_dir or espeak_paths()[1])
+    root = Path(dest) / "espeak-ng-data"
+    vdir = root / "voices" / "!v"
+    vdir.mkdir(parents=True, exist_ok=True)
+
+    def link(src: Path, dst: Path) -> None:
+        try:
+            dst.symlink_to(src, target_is_directory=src.is_dir())
+        except OSError:
+            (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
+
+    for entry in source.iterdir():
+        if entry.name != "voices":
+            link(entry, root / entry.name)
+    for entry in (source / "voices").iterdir():
+        if entry.name != "!v":
+            link(entry, root / "voices" / entry.name)
+    for entry in (source / "voices" / "!v").iterdir():
+        if entry.name not in variants:
+            link(entry, vdir / entry.name)
+    for name, text in variants.items():
+        (vdir / name).write_text(text, encoding="utf-8")
+    return root
+
+
 def split_voice(voice: str) -> tuple[str, str | None]:
     """``"en-us+m3"`` -> ``("en-us", "m3")``; ``"en"`` -> ``("en", None)``."""
     language, _, variant = voice.partition("+")
@@ -111,8 +150,10 @@ class Espeak:
     (dtype('int16'), 22050)
     """
 
-    def __init__(self) -> None:
-        self._lib_path, self._data_dir = espeak_paths()
+    def __init__(self, data_dir: str | os.PathLike | None = None) -> None:
+        self._lib_path, bundled = espeak_paths()
+        # An espeak-ng-data folder (default: the bundled one); see variant_overlay.
+        self._data_dir = str(data_dir or bundled)
         # espeak_Initialize wants the folder that holds espeak-ng-data.
         self._init_path = os.fsencode(str(Path(self._data_dir).parent))
         self._variants = frozenset(list_variants(self._data_dir))

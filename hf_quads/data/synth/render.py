@@ -23,13 +23,20 @@ PEAK_DBFS_RANGE = (-12.0, -4.0)
 PAD_SECONDS_RANGE = (0.05, 0.3)
 
 _ENGINE: Espeak | None = None
+_ENGINE_DATA: str | None = None
 
 
-def engine() -> Espeak:
-    """This process's espeak-ng engine (created once: espeak-ng has global state)."""
-    global _ENGINE
-    if _ENGINE is None:
-        _ENGINE = Espeak()
+def engine(data_dir: str | None = None) -> Espeak:
+    """This process's espeak-ng engine (one at a time: espeak-ng has global state).
+
+    ``data_dir`` is an ``espeak-ng-data`` folder (default: the bundled one); asking
+    for another one replaces the engine.
+    """
+    global _ENGINE, _ENGINE_DATA
+    if _ENGINE is None or data_dir != _ENGINE_DATA:
+        if _ENGINE is not None:
+            _ENGINE.close()
+        _ENGINE, _ENGINE_DATA = Espeak(data_dir), data_dir
     return _ENGINE
 
 
@@ -43,6 +50,7 @@ class RenderJob:
     pitch_range: int
     items: tuple[tuple[str, str, int], ...]
     snr_db: float | None = None
+    espeak_data: str | None = None  # an espeak-ng-data folder with the job's variant (overlay)
 
 
 def finish_waveform(
@@ -90,7 +98,7 @@ def write_wav(path: str, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) ->
 
 def render_job(job: RenderJob) -> list[int]:
     """Synthesise and write one job's clips; returns the length in samples of each."""
-    eng = engine()
+    eng = engine(job.espeak_data)
     eng.check_voice(job.voice)
     eng.reset()  # a fresh library: nothing carries over from earlier jobs
     lengths = []

@@ -18,8 +18,12 @@ import random
 import string
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .espeak import ENGLISH_VOICES, UnknownVoiceError, list_variants
+
+if TYPE_CHECKING:
+    from .voice_effects import VoiceEffects
 
 #: Split names, in the order corpora list them (``validation`` is FSC's ``valid`` / CoVoST's ``dev``).
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
@@ -89,11 +93,17 @@ class Speaker:
     rate: int  # words per minute
     pitch: int  # 0-100
     pitch_range: int  # 0-100
+    effects: VoiceEffects | None = None  # random voice effects over the variant (training only)
+
+    @property
+    def espeak_variant(self) -> str:
+        """The variant file spoken with: ``variant``, or one made for this speaker's effects."""
+        return f"hfq-{self.speaker_id}" if self.effects else self.variant
 
     @property
     def espeak_voice(self) -> str:
-        """The name for ``espeak_SetVoiceByName``: ``"<voice>+<variant>"``."""
-        return f"{self.voice}+{self.variant}"
+        """The name for ``espeak_SetVoiceByName``: ``"<voice>+<espeak_variant>"``."""
+        return f"{self.voice}+{self.espeak_variant}"
 
     @property
     def settings(self) -> tuple[str, str, int, int, int]:
