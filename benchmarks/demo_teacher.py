@@ -24,7 +24,7 @@ each (on 2 cores, two 1-thread runs finish sooner than one 2-thread run after th
 other). This is the record behind the README's teacher section; of these settings
 only the voice effects are in the demo.
 Run: ``python benchmarks/demo_teacher.py`` (writes benchmarks/results/demo_teacher.json;
-about 45 minutes on 2 cores), ``--settings baseline echo`` for a subset,
+about 48 minutes on 2 cores), ``--settings baseline echo`` for a subset,
 ``--quick`` for a smoke run on the quick demo's tiny corpus.
 """
 
@@ -201,15 +201,20 @@ class Setting:
     voice_effects: float | None = None  # train on a corpus with this share instead
 
 
+def setting_corpus(demo: DemoArguments, setting: Setting) -> DemoArguments:
+    """The demo arguments of the corpus a setting trains on: the demo's, or its own
+    where the setting changes the audio. The corpus seed stays the demo's."""
+    if setting.voice_effects is None or setting.voice_effects == demo.voice_effects:
+        return demo
+    suffix = "_plain" if setting.voice_effects == 0 else f"_fx{setting.voice_effects:g}"
+    return dataclasses.replace(
+        demo, data_dir=demo.data_dir.rstrip("/") + suffix, voice_effects=setting.voice_effects
+    )
+
+
 def setting_demo(demo: DemoArguments, setting: Setting) -> DemoArguments:
-    """The demo arguments a setting trains with (its own corpus where it changes the audio)."""
-    demo = dataclasses.replace(demo, seed=setting.seed)
-    if setting.voice_effects is not None and setting.voice_effects != demo.voice_effects:
-        suffix = "_plain" if setting.voice_effects == 0 else f"_fx{setting.voice_effects:g}"
-        demo = dataclasses.replace(
-            demo, data_dir=demo.data_dir.rstrip("/") + suffix, voice_effects=setting.voice_effects
-        )
-    return demo
+    """The demo arguments a setting trains with: its corpus and its training seed."""
+    return dataclasses.replace(setting_corpus(demo, setting), seed=setting.seed)
 
 
 SETTINGS: dict[str, Setting] = {
@@ -259,8 +264,8 @@ def run_setting(job: tuple[str, DemoArguments, str, int]) -> dict[str, Any]:
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
     setting = SETTINGS[name]
+    _, splits = featurize_corpus(corpus(setting_corpus(demo, setting)), demo)
     demo = setting_demo(demo, setting)
-    _, splits = featurize_corpus(corpus(demo), demo)
     teacher = build_classifier(demo, demo.teacher_d_model, demo.teacher_layers)
     if setting.normalise is not None:
         teacher.register_forward_pre_hook(_normalise_inputs(setting.normalise), with_kwargs=True)
@@ -334,7 +339,7 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     data = corpus(demo)  # synthesised here if absent, not by two workers at once
     for name in args.settings:
-        corpus(setting_demo(demo, SETTINGS[name]))
+        corpus(setting_corpus(demo, SETTINGS[name]))
     jobs = [(name, demo, args.run_dir, args.threads) for name in args.settings]
     context = multiprocessing.get_context("spawn")
     with context.Pool(processes=min(args.parallel, len(jobs))) as pool:

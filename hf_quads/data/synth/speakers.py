@@ -8,7 +8,8 @@ validation and the test speakers both speak with variants never heard in
 training: accuracy on them measures generalisation to new voices. The accents
 are shared by all splits. The partition is stratified over variant families
 (male, female, Klatt, robotic/echo, breathy) so every family reaches every
-split, and it depends on the seed.
+split, and it depends on the seed. Training speakers may also carry random
+voice effects over their variant (:mod:`.voice_effects`).
 """
 
 from __future__ import annotations
