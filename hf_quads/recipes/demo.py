@@ -72,7 +72,7 @@ class DemoArguments:
     threads: int = field(default=2, metadata={"help": "torch threads for training"})
     num_proc: int = field(default=2, metadata={"help": "processes synthesising the corpus"})
     seconds: int = field(default=3, metadata={"help": "audio window of the models, in seconds"})
-    train_speakers: int = field(default=75, metadata={"help": "synthetic corpus: train speakers"})
+    train_speakers: int = field(default=150, metadata={"help": "synthetic corpus: train speakers"})
     valid_speakers: int = field(default=16, metadata={"help": "synthetic corpus: dev speakers"})
     test_speakers: int = field(default=16, metadata={"help": "synthetic corpus: test speakers"})
     phrasings_per_intent: int = field(
@@ -84,7 +84,7 @@ class DemoArguments:
     )
     teacher_d_model: int = field(default=64, metadata={"help": "teacher width"})
     teacher_layers: int = field(default=2, metadata={"help": "teacher encoder layers"})
-    teacher_epochs: float = field(default=20.0, metadata={"help": "teacher training epochs"})
+    teacher_epochs: float = field(default=10.0, metadata={"help": "teacher training epochs"})
     student_layers: int = field(
         default=1,
         metadata={"help": "encoder layers the student keeps: the teacher's others are pruned"},
@@ -92,14 +92,14 @@ class DemoArguments:
     prune_dev_samples: int = field(
         default=400, metadata={"help": "dev clips scoring each pruning candidate"}
     )
-    distill_epochs: float = field(default=8.0, metadata={"help": "fp32 distillation epochs"})
+    distill_epochs: float = field(default=4.0, metadata={"help": "fp32 distillation epochs"})
     heads: int = field(default=4, metadata={"help": "attention heads of both models"})
     bits: list[int] = field(
         default_factory=lambda: [8, 4, 2],
         metadata={"help": "bit widths to quantize the student to"},
     )
     quant_epochs: list[float] = field(
-        default_factory=lambda: [1.0, 2.0, 4.0],
+        default_factory=lambda: [0.5, 1.0, 2.0],
         metadata={"help": "epochs of the quantization phase, one per --bits entry"},
     )
     quant_method: Literal["kmeans", "uniform"] = field(
