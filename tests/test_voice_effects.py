@@ -194,3 +194,15 @@ def test_ensure_warns_about_a_corpus_made_with_other_settings(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ensure_fsc_corpus(out, voice_effects=0.0, **SMALL)
+
+
+def test_out_of_range_shares_are_refused_by_the_demo_and_the_cli(tmp_path, capsys):
+    from hf_quads.cli import main
+    from hf_quads.recipes.demo import DemoArguments
+
+    with pytest.raises(ValueError, match="voice_effects is a share from 0 to 1"):
+        DemoArguments(voice_effects=1.5)
+    code = main(["data", "synth", "--out", str(tmp_path / "c"), "--voice_effects", "2"])
+    assert code == 2
+    assert "voice_effects" in capsys.readouterr().err
+    assert not (tmp_path / "c" / "data").exists()

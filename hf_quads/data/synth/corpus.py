@@ -423,7 +423,7 @@ def _jobs(
                 pitch_range=spk.pitch_range,
                 items=tuple((str(audio_root / u.path), u.text, u.seed) for u in items),
                 snr_db=None if snr_db is None else float(snr_db),
-                espeak_data=espeak_data if spk.effects else None,
+                espeak_data=espeak_data,
             )
         )
     return jobs

@@ -50,7 +50,7 @@ class RenderJob:
     pitch_range: int
     items: tuple[tuple[str, str, int], ...]
     snr_db: float | None = None
-    espeak_data: str | None = None  # an espeak-ng-data folder with the job's variant (overlay)
+    espeak_data: str | None = None  # espeak-ng-data folder (the corpus's overlay) or bundled
 
 
 def finish_waveform(
