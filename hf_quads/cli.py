@@ -115,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     import torch
 
+    from .distributed import close_process_group
     from .errors import HfQuadsError
 
     # Denormal floats make AdamW on small models over 10x slower on CPUs.
@@ -122,11 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if getattr(module, "OVERRIDES", False):
-            return int(module.run(args, overrides) or 0)
-        return int(module.run(args) or 0)
+            code = int(module.run(args, overrides) or 0)
+        else:
+            code = int(module.run(args) or 0)
     except HfQuadsError as err:  # bad input the user can fix: a message, not a traceback
         print(f"hf-quads {' '.join(words)}: error: {err}", file=sys.stderr)
         return 2
+    close_process_group()  # under torchrun: no gloo abort at interpreter exit
+    return code
 
 
 if __name__ == "__main__":

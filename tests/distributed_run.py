@@ -15,6 +15,7 @@ import torch
 from tiny_models import random_whisper_dataset, whisper_classifier
 
 from hf_quads.config import DistillQuantConfig
+from hf_quads.distributed import close_process_group
 from hf_quads.quant import qat_modules
 from hf_quads.trainer import DistillQuantTrainer
 
@@ -60,6 +61,7 @@ def main(out: Path) -> None:
         "should_save": trainer.args.should_save,
     }
     (out / f"rank{rank}.json").write_text(json.dumps(report))
+    close_process_group()
 
 
 if __name__ == "__main__":

@@ -32,3 +32,16 @@ def test_two_process_ddp_run(tmp_path):
     assert (final / "model.safetensors").is_file()
     assert json.loads((final / "config.json").read_text())["quantization_config"]["bits"] == 4
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftover temp dirs
+
+
+def test_close_process_group_destroys_an_open_group_and_is_a_no_op_otherwise(tmp_path):
+    import torch.distributed as dist
+
+    from hf_quads.distributed import close_process_group
+
+    close_process_group()  # nothing open: nothing to do
+    store = dist.FileStore(str(tmp_path / "store"), 1)
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    assert dist.is_initialized()
+    close_process_group()
+    assert not dist.is_initialized()
