@@ -314,7 +314,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--data_dir", default=None, help="demo corpus (default: the demo's)")
-    parser.add_argument("--epochs", type=float, default=None, help="default: the demo's 10")
+    parser.add_argument(
+        "--epochs", type=float, default=None, help="default: the demo's teacher_epochs"
+    )
     parser.add_argument("--parallel", type=int, default=2, help="settings trained at once")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per setting")
     parser.add_argument("--quick", action="store_true", help="the quick demo's tiny corpus")

@@ -20,7 +20,14 @@ from hf_quads.data.synth import (
     read_speakers,
     synthesize_fsc_corpus,
 )
-from hf_quads.data.synth.espeak import list_variants, variant_overlay
+from hf_quads.data.synth import corpus as corpus_module
+from hf_quads.data.synth.espeak import (
+    ESPEAK_MAX_VOICES,
+    EspeakError,
+    list_variants,
+    overlay_capacity,
+    variant_overlay,
+)
 from hf_quads.data.synth.voice_effects import (
     BREATH_RANGE,
     ECHO_AMPLITUDE_RANGE,
@@ -157,6 +164,20 @@ def test_overlay_adds_variants_that_espeak_speaks(tmp_path):
         variant_overlay(tmp_path / "bad", {"../x": echo})
 
 
+def test_an_overlay_filled_to_capacity_still_finds_the_language_voices(tmp_path, capfd):
+    capacity = overlay_capacity()
+    assert 0 < capacity < ESPEAK_MAX_VOICES
+    text = apply_voice_effects("language variant\n", VoiceEffects(roughness=3))
+    full = variant_overlay(tmp_path / "full", {f"hfq-{i}": text for i in range(capacity)})
+    with Espeak(full) as engine:
+        for voice in ("en", "en-us", f"en+hfq-{capacity - 1}"):
+            assert engine.synthesize("turn on the lights", voice=voice, seed=1).size > 0
+    assert "maximum number" not in capfd.readouterr().err  # espeak-ng listed every voice
+    # One more and espeak-ng's voice list would drop voices ("en" among them): refused.
+    with pytest.raises(EspeakError, match=f"room for {capacity}"):
+        variant_overlay(tmp_path / "over", {f"hfq-{i}": text for i in range(capacity + 1)})
+
+
 # -- the corpus -----------------------------------------------------------------------------
 
 
@@ -184,6 +205,25 @@ def test_corpus_records_effects_and_changes_only_their_speakers_audio(tmp_path):
     assert changed == {k for k, v in speakers.items() if v["effects"]}
     assert changed  # the seed-0 draw gives these three speakers effects
     assert set(SPLITS) == {v["split"] for v in speakers.values()}
+
+
+def test_more_effect_speakers_than_one_overlay_holds_spread_over_several(tmp_path, monkeypatch):
+    whole = tmp_path / "whole"
+    synthesize_fsc_corpus(whole, num_workers=0, progress=False, **SMALL)
+    made: list[int] = []
+    real_overlay = corpus_module.variant_overlay
+    monkeypatch.setattr(corpus_module, "overlay_capacity", lambda *a: 1)
+    monkeypatch.setattr(
+        corpus_module,
+        "variant_overlay",
+        lambda dest, variants, *a: made.append(len(variants)) or real_overlay(dest, variants, *a),
+    )
+    spread = tmp_path / "spread"
+    synthesize_fsc_corpus(spread, num_workers=0, progress=False, **SMALL)
+    effects = [v for v in read_speakers(spread).values() if v["effects"]]
+    assert made == [1] * len(effects) and len(made) >= 2
+    for split in SPLITS:
+        assert _digests(whole, split) == _digests(spread, split)
 
 
 def test_ensure_warns_about_a_corpus_made_with_other_settings(tmp_path):

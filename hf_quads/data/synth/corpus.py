@@ -22,14 +22,14 @@ import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ...errors import HfQuadsError
 from ..fsc import FSC_INTENT_TRIPLES, FSC_SPLIT_FILES, fsc_intent_name
-from .espeak import espeak_paths, variant_overlay
+from .espeak import espeak_paths, overlay_capacity, variant_overlay
 from .fsc_phrasings import FSC_PHRASINGS, FSC_PHRASINGS_PER_INTENT
 from .render import SAMPLE_RATE, RenderJob, render_indexed
 from .speakers import (
@@ -407,8 +407,14 @@ def _check_run_settings(snr_db: float | None, num_workers: int) -> None:
 
 
 def _jobs(
-    plan: CorpusPlan, audio_root: Path, snr_db: float | None, espeak_data: str | None = None
+    plan: CorpusPlan,
+    audio_root: Path,
+    snr_db: float | None,
+    espeak_data: Mapping[str, str] | None = None,
 ) -> list[RenderJob]:
+    """One job per speaker; ``espeak_data`` maps a speaker's espeak variant to the
+    overlay that holds it (variants not in it use the bundled data)."""
+    espeak_data = espeak_data or {}
     by_speaker: dict[str, list[PlannedUtterance]] = {}
     for u in plan.utterances:
         by_speaker.setdefault(u.speaker.speaker_id, []).append(u)
@@ -423,7 +429,7 @@ def _jobs(
                 pitch_range=spk.pitch_range,
                 items=tuple((str(audio_root / u.path), u.text, u.seed) for u in items),
                 snr_db=None if snr_db is None else float(snr_db),
-                espeak_data=espeak_data,
+                espeak_data=espeak_data.get(spk.espeak_variant),
             )
         )
     return jobs
@@ -440,6 +446,21 @@ def _effect_variants(plan: CorpusPlan) -> dict[str, str]:
         for sp in plan.speakers[split]
         if sp.effects
     }
+
+
+def _overlays(dest: Path, variants: Mapping[str, str]) -> dict[str, str]:
+    """espeak-ng data overlays in ``dest`` for ``variants`` (name -> text), as many as
+    espeak-ng's voice list needs; returns variant name -> its overlay's folder."""
+    names = sorted(variants)
+    size = overlay_capacity()
+    if names and size < 1:
+        raise SynthConfigError("the bundled espeak-ng data leaves no room for new variants")
+    where: dict[str, str] = {}
+    for k in range(0, len(names), size):
+        chunk = {name: variants[name] for name in names[k : k + size]}
+        root = str(variant_overlay(dest / f"overlay-{k // size}", chunk))
+        where.update(dict.fromkeys(chunk, root))
+    return where
 
 
 def _render(jobs: list[RenderJob], num_workers: int, progress: bool, desc: str) -> list[list[int]]:
@@ -491,9 +512,7 @@ def _synthesize(
     for d in sorted({(audio_root / u.path).parent for u in plan.utterances}):
         d.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="hf-quads-espeak-data-") as tmp:
-        extra = _effect_variants(plan)
-        espeak_data = str(variant_overlay(tmp, extra)) if extra else None
-        jobs = _jobs(plan, audio_root, snr_db, espeak_data)
+        jobs = _jobs(plan, audio_root, snr_db, _overlays(Path(tmp), _effect_variants(plan)))
         lengths = _render(jobs, num_workers, progress, desc=f"synth {plan.task}")
     total_samples = sum(sum(x) for x in lengths)
     if plan.task == "fsc":

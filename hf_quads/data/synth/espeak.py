@@ -62,6 +62,11 @@ ENGLISH_VOICES: tuple[str, ...] = (
 
 #: Sample rate espeak-ng synthesises at.
 ESPEAK_SAMPLE_RATE = 22_050
+#: How many voice files (``lang/`` and ``voices/``, variants included) espeak-ng lists
+#: in full. Its list stops at N_VOICES_LIST (350) less a few: measured with the
+#: bundled 245 files, 102 more are all listed and one more prints "maximum number 349
+#: of (N_VOICES_LIST = 350 - 1) reached" and drops voices, "en" among them at times.
+ESPEAK_MAX_VOICES = 347
 
 _SynthCallback = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
@@ -95,6 +100,17 @@ def list_variants(data_dir: str | os.PathLike | None = None) -> list[str]:
     return sorted(p.name for p in vdir.iterdir() if p.is_file())
 
 
+def overlay_capacity(data_dir: str | os.PathLike | None = None) -> int:
+    """How many new variants one :func:`variant_overlay` of ``data_dir`` can hold.
+
+    espeak-ng keeps a list of at most :data:`ESPEAK_MAX_VOICES` voice files; an
+    overlay's new variants share it with the folder's own voices.
+    """
+    source = Path(data_dir or espeak_paths()[1])
+    own = sum(1 for sub in ("lang", "voices") for p in (source / sub).rglob("*") if p.is_file())
+    return max(0, ESPEAK_MAX_VOICES - own)
+
+
 def variant_overlay(
     dest: str | os.PathLike, variants: Mapping[str, str], data_dir: str | os.PathLike | None = None
 ) -> Path:
@@ -102,12 +118,19 @@ def variant_overlay(
 
     ``variants`` maps new variant names to the text of their files. Everything else
     is linked (symlinks; copies where the file system has none), so the overlay
-    costs next to nothing; pass the returned folder to :class:`Espeak`.
+    costs next to nothing; pass the returned folder to :class:`Espeak`. At most
+    :func:`overlay_capacity` new variants fit in one overlay; make several for more.
     """
     for name in variants:
         if not name or "/" in name or "\\" in name or name.startswith("."):
             raise UnknownVoiceError(f"not a usable variant file name: {name!r}")
     source = Path(data_dir or espeak_paths()[1])
+    capacity = overlay_capacity(source)
+    if len(variants) > capacity:
+        raise EspeakError(
+            f"{len(variants)} new variants do not fit in one espeak-ng data folder: espeak-ng "
+            f"lists at most {ESPEAK_MAX_VOICES} voices and {source} leaves room for {capacity}"
+        )
     root = Path(dest) / "espeak-ng-data"
     vdir = root / "voices" / "!v"
     vdir.mkdir(parents=True, exist_ok=True)

@@ -50,7 +50,7 @@ class RenderJob:
     pitch_range: int
     items: tuple[tuple[str, str, int], ...]
     snr_db: float | None = None
-    espeak_data: str | None = None  # espeak-ng-data folder (the corpus's overlay) or bundled
+    espeak_data: str | None = None  # espeak-ng-data folder (an overlay with its variant) or bundled
 
 
 def finish_waveform(

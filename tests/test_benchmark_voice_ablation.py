@@ -1,0 +1,59 @@
+"""benchmarks/voice_ablation.py: the variant versions it makes, and a run on a tiny corpus."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        yield importlib.import_module("voice_ablation")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_each_attribute_is_dropped_once_with_all_its_lines(bench):
+    text = "language variant\nname X\necho 40 50\nformant 1 90 100 100\nformant 2 80 100 100\n"
+    versions = bench.ablations(text)
+    assert list(versions) == ["original", "-echo", "-formant", "plain"]
+    assert versions["original"] == text
+    assert (
+        versions["-echo"]
+        == "language variant\nname X\nformant 1 90 100 100\nformant 2 80 100 100\n"
+    )
+    assert "formant" not in versions["-formant"] and "echo 40 50" in versions["-formant"]
+    assert versions["plain"] == "language variant\n"
+
+
+def test_a_run_reproduces_the_voice_and_scores_every_version(bench, tmp_path):
+    from hf_quads.data import FSC_INTENTS
+    from hf_quads.data.synth import read_speakers, synthesize_fsc_corpus
+    from hf_quads.models import whisper_classifier
+
+    corpus = tmp_path / "fsc"
+    synthesize_fsc_corpus(
+        corpus, train_speakers=3, valid_speakers=1, test_speakers=1, phrasings_per_intent=1,
+        num_workers=0, progress=False,
+    )  # fmt: skip
+    model_dir = tmp_path / "model"
+    whisper_classifier(
+        FSC_INTENTS, d_model=16, encoder_layers=1, heads=2, seconds=3
+    ).save_pretrained(model_dir)
+    (variant,) = [v["variant"] for v in read_speakers(corpus).values() if v["split"] == "test"]
+    out = tmp_path / "ablation.json"
+    bench.main([str(model_dir), "--data_dir", str(corpus), "--variant", variant, "--out", str(out)])
+    result = json.loads(out.read_text())  # "original" was checked byte for byte against the corpus
+    assert result["speaker"]["variant"] == variant and result["speaker"]["utterances"] == 31
+    assert {"original", "plain"} <= set(result["accuracy"])
+    assert all(0.0 <= a <= 1.0 for a in result["accuracy"].values())
+    with pytest.raises(SystemExit, match="no test speaker"):
+        bench.main([str(model_dir), "--data_dir", str(corpus), "--variant", "no-such-voice"])
