@@ -61,12 +61,21 @@ def main(argv: list[str] | None = None) -> None:
 
     from hf_quads.data import featurize, load_fsc
     from hf_quads.data.synth import plan_fsc_corpus
+    from hf_quads.data.synth.corpus import MARKER_FILE
     from hf_quads.data.synth.espeak import espeak_paths, variant_overlay
     from hf_quads.data.synth.render import RenderJob, render_job
     from hf_quads.recipes.demo import predict_classifier
 
     root = Path(args.data_dir)
-    config = json.loads((root / "hf_quads_synth.json").read_text())["config"]
+    try:
+        marker = json.loads((root / MARKER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise SystemExit(
+            f"voice_ablation: {root} is not a synthetic corpus of hf-quads ({MARKER_FILE}: {err})"
+        ) from err
+    if marker.get("task") != "fsc" or not marker.get("complete"):
+        raise SystemExit(f"voice_ablation: {root} is not a complete synthetic FSC corpus")
+    config = marker["config"]
     if config.get("snr_db") is not None:
         raise SystemExit("voice_ablation: corpora with added noise are not supported")
     config = {k: v for k, v in config.items() if k != "snr_db"}

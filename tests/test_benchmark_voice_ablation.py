@@ -57,3 +57,5 @@ def test_a_run_reproduces_the_voice_and_scores_every_version(bench, tmp_path):
     assert all(0.0 <= a <= 1.0 for a in result["accuracy"].values())
     with pytest.raises(SystemExit, match="no test speaker"):
         bench.main([str(model_dir), "--data_dir", str(corpus), "--variant", "no-such-voice"])
+    with pytest.raises(SystemExit, match="not a synthetic corpus"):
+        bench.main([str(model_dir), "--data_dir", str(tmp_path / "nothing-here")])

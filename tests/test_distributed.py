@@ -45,3 +45,22 @@ def test_close_process_group_destroys_an_open_group_and_is_a_no_op_otherwise(tmp
     assert dist.is_initialized()
     close_process_group()
     assert not dist.is_initialized()
+
+
+def test_the_cli_closes_the_process_group_after_a_command(tmp_path):
+    import torch.distributed as dist
+
+    from hf_quads.cli import main
+
+    store = dist.FileStore(str(tmp_path / "store"), 1)
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        out = tmp_path / "fsc"
+        argv = ["data", "synth", "--out", str(out), "--train_speakers", "1", "--valid_speakers", "1",
+                "--test_speakers", "1", "--phrasings_per_intent", "1", "--num_workers", "0", "--quiet"]  # fmt: skip
+        assert main(argv) == 0
+        assert (out / "data" / "train_data.csv").is_file()
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
