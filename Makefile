@@ -25,6 +25,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: demo test test-latest lint install install-latest bench bench-demo-teacher clean
 
 # torch first: any later unpinned `torch` requirement would otherwise pull a CUDA build.
+# Leg 2 upgrades everything eagerly except torch, which stays on TORCH_SPEC: the newest
+# torch release is a CUDA build (~5.5 GB with its GPU libraries) that ran CI out of disk.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_SPEC) $(QUIET_PIP)
@@ -35,8 +37,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 $(VENV_LATEST)/.installed: pyproject.toml
 	test -x $(PY_LATEST) || $(PYTHON) -m venv $(VENV_LATEST)
 	$(PY_LATEST) -m pip install -q $(TORCH_SPEC) $(QUIET_PIP)
-	$(PY_LATEST) -m pip install -q --upgrade --upgrade-strategy eager -e ".[dev]" "transformers>=5,<6" $(QUIET_PIP)
-	$(PY_LATEST) -c "import hf_quads, transformers; assert transformers.__version__ >= '5'"
+	$(PY_LATEST) -m pip install -q --upgrade --upgrade-strategy eager -e ".[dev]" "transformers>=5,<6" $(TORCH_SPEC) $(QUIET_PIP)
+	$(PY_LATEST) -c "import hf_quads, torch, transformers; assert transformers.__version__ >= '5'; assert torch.version.cuda is None, 'leg 2 pulled a CUDA build of torch'"
 	touch $@
 
 install: $(VENV)/.installed
