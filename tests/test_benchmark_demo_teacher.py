@@ -127,6 +127,7 @@ def test_summarise_scores_each_setting_and_its_weakest_voices(bench):
     assert base["weakest_voices"]["whisper"] == 0.0
     assert out["settings"]["echo"]["test"]["accuracy"] == pytest.approx(5 / 6, abs=1e-4)  # rounded
     assert out["settings"]["echo"]["description"] == bench.SETTINGS["echo"].description
+    assert out["settings"]["echo"]["seed"] == 0
     rows = out["per_voice"]["test"]
     assert [(r["variant"], r["baseline"], r["echo"]) for r in rows] == [
         ("whisper", 0.0, 1.0), ("f2", 0.5, 1.0), ("m1", 1.0, 0.5)
@@ -164,6 +165,35 @@ def test_a_setting_without_voice_effects_trains_on_its_own_corpus(bench):
     seed1 = bench.SETTINGS["seed1"]
     assert bench.setting_demo(demo, seed1).seed == 1
     assert bench.setting_corpus(demo, seed1) == demo  # the training seed is not the corpus's
+
+
+def test_runs_per_seed_name_their_setting_and_seed(bench):
+    assert bench.run_names(["baseline", "echo", "baseline"]) == ["baseline", "echo"]
+    assert bench.run_names(["baseline", "no_regularisation"], [0, 2, 0]) == [
+        "baseline@0", "baseline@2", "no_regularisation@0", "no_regularisation@2"
+    ]  # fmt: skip
+    run = bench.setting_of("no_regularisation@2")
+    assert run.seed == 2
+    assert run.training == {"label_smoothing_factor": 0.0, "weight_decay": 0.0}
+    assert run.description == bench.SETTINGS["no_regularisation"].description
+    assert bench.setting_of("seed1") == bench.SETTINGS["seed1"]
+    with pytest.raises(KeyError):
+        bench.setting_of("nope@1")
+
+
+def test_a_setting_overrides_the_teachers_training_arguments(bench, tmp_path):
+    from transformers import TrainingArguments
+
+    from hf_quads.recipes.demo import DemoArguments, teacher_training_args
+
+    demo = DemoArguments()
+    default = TrainingArguments(**teacher_training_args(demo, tmp_path))
+    assert (default.label_smoothing_factor, default.weight_decay) == (0.1, 0.1)
+    assert default.num_train_epochs == demo.teacher_epochs
+    plain = teacher_training_args(demo, tmp_path, **bench.SETTINGS["no_regularisation"].training)
+    assert (plain["label_smoothing_factor"], plain["weight_decay"]) == (0.0, 0.0)
+    smoother = bench.SETTINGS["label_smoothing_0.2"].training
+    assert teacher_training_args(demo, tmp_path, **smoother)["weight_decay"] == 0.1
 
 
 def test_benchmark_rejects_bad_options(bench):

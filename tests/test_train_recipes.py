@@ -224,6 +224,17 @@ def test_quick_demo_runs_every_step(tmp_path, capsys):
         assert (Path(export["dir"]) / "model.onnx").is_file()
 
 
+def test_demo_refuses_teacher_regularisation_out_of_range():
+    for key, value, message in (
+        ("teacher_label_smoothing", 1.0, r"teacher_label_smoothing must be in \[0, 1\)"),
+        ("teacher_label_smoothing", -0.1, "teacher_label_smoothing"),
+        ("teacher_weight_decay", -1e-3, "teacher_weight_decay must be >= 0"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            DemoArguments(**{key: value})
+    assert DemoArguments(teacher_label_smoothing=0.0, teacher_weight_decay=0.0)
+
+
 def test_goals_and_table_from_rows():
     def row(name, acc, size, bits=None):
         out = {"name": name, "parameters": 1000, "size_bytes": size, "gmacs": 0.5,

@@ -85,6 +85,13 @@ class DemoArguments:
     teacher_d_model: int = field(default=64, metadata={"help": "teacher width"})
     teacher_layers: int = field(default=2, metadata={"help": "teacher encoder layers"})
     teacher_epochs: float = field(default=10.0, metadata={"help": "teacher training epochs"})
+    teacher_label_smoothing: float = field(
+        default=0.1,
+        metadata={"help": "label smoothing of the teacher's cross-entropy (better on new voices)"},
+    )
+    teacher_weight_decay: float = field(
+        default=0.1, metadata={"help": "AdamW weight decay of the teacher (better on new voices)"}
+    )
     student_layers: int = field(
         default=1,
         metadata={"help": "encoder layers the student keeps: the teacher's others are pruned"},
@@ -136,6 +143,12 @@ class DemoArguments:
             raise ValueError(f"export_bits={self.export_bits} is not one of bits {self.bits}")
         if not 0.0 <= self.voice_effects <= 1.0:
             raise ValueError(f"voice_effects is a share from 0 to 1, got {self.voice_effects}")
+        if not 0.0 <= self.teacher_label_smoothing < 1.0:
+            raise ValueError(
+                f"teacher_label_smoothing must be in [0, 1), got {self.teacher_label_smoothing}"
+            )
+        if self.teacher_weight_decay < 0.0:
+            raise ValueError(f"teacher_weight_decay must be >= 0, got {self.teacher_weight_decay}")
 
 
 _DEFAULTS = {
@@ -232,27 +245,42 @@ def build_classifier(args: DemoArguments, d_model: int, layers: int) -> Any:
     )  # fmt: skip
 
 
+def teacher_training_args(args: DemoArguments, output_dir: Path, **training: Any) -> dict[str, Any]:
+    """``TrainingArguments`` fields of the teacher's run; ``training`` overrides any of them."""
+    return _training_args(
+        output_dir,
+        args,
+        **{
+            "num_train_epochs": args.teacher_epochs,
+            "label_smoothing_factor": args.teacher_label_smoothing,
+            "weight_decay": args.teacher_weight_decay,
+            **training,
+        },
+    )
+
+
 def train_teacher(
     args: DemoArguments,
     train: Any,
     output_dir: Path,
     data_collator: Any = None,
     model: Any = None,
+    **training: Any,
 ) -> Any:
     """The demo's teacher, trained on ``train`` with ``transformers.Trainer`` (AdamW, cosine).
 
     ``model`` defaults to a fresh :func:`build_classifier` of the teacher's shape;
     ``data_collator`` (default: stack the features) is where a benchmark puts its
-    augmentations.
+    augmentations, and ``training`` overrides ``TrainingArguments`` fields (say
+    ``weight_decay``).
     """
     from transformers import Trainer, TrainingArguments
 
     if model is None:
         model = build_classifier(args, args.teacher_d_model, args.teacher_layers)
-    settings = _training_args(output_dir, args, num_train_epochs=args.teacher_epochs)
     Trainer(
         model=model,
-        args=TrainingArguments(**settings),
+        args=TrainingArguments(**teacher_training_args(args, output_dir, **training)),
         train_dataset=train,
         data_collator=data_collator,
     ).train()
