@@ -393,6 +393,8 @@ def main(argv: list[str] | None = None) -> None:
                 "epochs": demo.teacher_epochs,
                 "learning_rate": demo.learning_rate,
                 "batch_size": demo.batch_size,
+                "label_smoothing": demo.teacher_label_smoothing,
+                "weight_decay": demo.teacher_weight_decay,
             },
             "parallel": args.parallel,
             "threads_per_setting": args.threads,
