@@ -322,11 +322,12 @@ def summarise(
         rows = per_voice_accuracy(predictions, labels, speaker_ids[split], speakers)
         summary["per_voice"][split] = rows
         for r in results:
+            setting = setting_of(r["name"])
             entry = summary["settings"].setdefault(
                 r["name"],
                 {
-                    "description": setting_of(r["name"]).description,
-                    "seed": setting_of(r["name"]).seed,
+                    "description": setting.description,
+                    "seed": setting.seed,
                     "train_seconds": r["train_seconds"],
                 },
             )

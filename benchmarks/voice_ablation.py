@@ -18,7 +18,6 @@ mechanisms and judge any change they suggest on the dev split.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import tempfile
 from pathlib import Path
@@ -114,8 +113,7 @@ def main(argv: list[str] | None = None) -> None:
             render_job(job)
             if version == "original":
                 for p, u in zip(paths, planned, strict=True):
-                    ours, theirs = Path(p).read_bytes(), (root / u.path).read_bytes()
-                    if hashlib.sha256(ours).digest() != hashlib.sha256(theirs).digest():
+                    if Path(p).read_bytes() != (root / u.path).read_bytes():
                         raise SystemExit(f"voice_ablation: {u.path} does not resynthesise the same")
             audio = dict(zip((Path(u.path).name for u in planned), paths, strict=True))
             version_rows = rows.map(_repoint, fn_kwargs={"audio": audio})

@@ -8,8 +8,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import importlib
 import random
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -21,6 +25,16 @@ SHARED_DIR = REPO_ROOT.parent / "shared"
 SLURP_DEVEL = SHARED_DIR / "data" / "slurp" / "devel.jsonl"
 
 torch.set_flush_denormal(True)
+
+
+def benchmark_module(name: str) -> Iterator[ModuleType]:
+    """Yield ``benchmarks/<name>.py`` imported as its scripts run it (``benchmarks/`` on the path)."""
+    folder = str(REPO_ROOT / "benchmarks")
+    sys.path.insert(0, folder)
+    try:
+        yield importlib.import_module(name)
+    finally:
+        sys.path.remove(folder)
 
 
 @pytest.fixture(autouse=True)

@@ -3,24 +3,15 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from conftest import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("demo_teacher")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    yield from benchmark_module("demo_teacher")
 
 
 def _bin_of(hertz: float, bins: int = 80) -> int:

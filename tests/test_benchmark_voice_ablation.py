@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from conftest import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("voice_ablation")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    yield from benchmark_module("voice_ablation")
 
 
 def test_each_attribute_is_dropped_once_with_all_its_lines(bench):
