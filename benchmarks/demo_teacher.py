@@ -1,8 +1,8 @@
 """The demo's teacher under other training settings, side by side, on unseen voices.
 
 The demo's teacher (``trainers/demo-speech-commands.yaml``: Whisper-style, d_model 64,
-2 encoder layers, 10 epochs, AdamW 3e-3 cosine with weight decay 0.1, labels smoothed
-by 0.1) is trained once per setting on the demo corpus and scored on its validation
+2 encoder layers of 2 attention heads, 13 epochs, AdamW 3e-3 cosine with weight decay
+0.1, labels smoothed by 0.1) is trained once per setting on the demo corpus and scored on its validation
 and test splits, whose speakers both use espeak variants no training speaker has;
 accuracy per voice too. The settings:
 
@@ -20,7 +20,10 @@ accuracy per voice too. The settings:
   0.3-0.9), added in the power domain;
 * ``no_regularisation`` - neither label smoothing nor weight decay (the demo's teacher
   before 2026-12-02); ``no_label_smoothing`` and ``no_weight_decay`` drop one of them;
-  ``label_smoothing_0.2`` smooths by 0.2.
+  ``label_smoothing_0.2`` smooths by 0.2;
+* ``epochs_10``     - 10 epochs instead of 13; ``heads_4_10_epochs`` - 4 attention heads of
+  16 dims for 10 epochs (the teacher's shape and length until 2026-12-02, which its
+  regularisation record ``results/demo_teacher_regularisation.json`` calls ``baseline``).
 
 The augmentations work on the Whisper-normalised log-mels the Trainer reads, on the
 demo's corpus. Settings train in parallel processes of ``--threads`` torch threads
@@ -205,6 +208,7 @@ class Setting:
     normalise: Callable[[torch.Tensor], torch.Tensor] | None = None  # training and scoring
     voice_effects: float | None = None  # train on a corpus with this share instead
     training: dict[str, Any] = dataclasses.field(default_factory=dict)  # TrainingArguments
+    demo: dict[str, Any] = dataclasses.field(default_factory=dict)  # DemoArguments (shape, epochs)
 
 
 def setting_corpus(demo: DemoArguments, setting: Setting) -> DemoArguments:
@@ -219,8 +223,8 @@ def setting_corpus(demo: DemoArguments, setting: Setting) -> DemoArguments:
 
 
 def setting_demo(demo: DemoArguments, setting: Setting) -> DemoArguments:
-    """The demo arguments a setting trains with: its corpus and its training seed."""
-    return dataclasses.replace(setting_corpus(demo, setting), seed=setting.seed)
+    """The demo arguments a setting trains with: its corpus, training seed and overrides."""
+    return dataclasses.replace(setting_corpus(demo, setting), seed=setting.seed, **setting.demo)
 
 
 SETTINGS: dict[str, Setting] = {
@@ -241,6 +245,9 @@ SETTINGS: dict[str, Setting] = {
     "no_weight_decay": Setting("no weight decay (label smoothing kept)", training={"weight_decay": 0.0}),
     "label_smoothing_0.2": Setting("labels smoothed by 0.2 instead of 0.1",
                                    training={"label_smoothing_factor": 0.2}),
+    "epochs_10": Setting("10 epochs instead of 13", demo={"teacher_epochs": 10}),
+    "heads_4_10_epochs": Setting("4 attention heads of 16 dims, 10 epochs (the teacher until 2026-12-02)",
+                                 demo={"heads": 4, "teacher_epochs": 10}),
 }  # fmt: skip
 
 
@@ -279,11 +286,27 @@ def setting_of(run: str) -> Setting:
 
 
 def run_names(settings: list[str], seeds: list[int] | None = None) -> list[str]:
-    """The runs to train: each setting once (duplicates dropped), or once per seed as ``name@seed``."""
+    """The runs to train: each setting once (duplicates dropped), or once per seed as
+    ``name@seed``; a run already named with its seed is kept as it is."""
     settings = list(dict.fromkeys(settings))
     if not seeds:
         return settings
-    return [f"{name}@{seed}" for name in settings for seed in dict.fromkeys(seeds)]
+    runs = [
+        name if "@" in name else f"{name}@{seed}"
+        for name in settings
+        for seed in (dict.fromkeys(seeds) if "@" not in name else [None])
+    ]
+    return list(dict.fromkeys(runs))
+
+
+def _run_name(run: str) -> str:
+    try:
+        setting_of(run)
+    except (KeyError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"unknown setting {run!r} (expected NAME or NAME@SEED)"
+        ) from None
+    return run
 
 
 def run_setting(job: tuple[str, DemoArguments, str, int]) -> dict[str, Any]:
@@ -344,14 +367,20 @@ def summarise(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument(
+        "--settings", nargs="+", default=list(SETTINGS), type=_run_name, metavar="NAME[@SEED]",
+        help=f"settings to train, each optionally with its seed: {', '.join(SETTINGS)}",
+    )  # fmt: skip
     parser.add_argument(
         "--seeds", nargs="+", type=int, default=None,
         help="train every setting once per seed (runs named setting@seed)",
     )  # fmt: skip
     parser.add_argument("--data_dir", default=None, help="demo corpus (default: the demo's)")
     parser.add_argument(
-        "--epochs", type=float, default=None, help="default: the demo's teacher_epochs"
+        "--epochs",
+        type=float,
+        default=None,
+        help="default: the demo's teacher_epochs (a setting that sets its own keeps it)",
     )
     parser.add_argument("--parallel", type=int, default=2, help="settings trained at once")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per setting")
@@ -391,6 +420,7 @@ def main(argv: list[str] | None = None) -> None:
             "teacher": {
                 "d_model": demo.teacher_d_model,
                 "layers": demo.teacher_layers,
+                "heads": demo.heads,
                 "epochs": demo.teacher_epochs,
                 "learning_rate": demo.learning_rate,
                 "batch_size": demo.batch_size,

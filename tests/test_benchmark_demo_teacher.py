@@ -143,6 +143,7 @@ def test_benchmark_runs_end_to_end_on_a_tiny_corpus(bench, tmp_path):
             assert setting[split]["weakest_voices"]
     assert result["teacher"]["epochs"] == 1.0
     assert (result["teacher"]["label_smoothing"], result["teacher"]["weight_decay"]) == (0.1, 0.1)
+    assert result["teacher"]["heads"] == 2
     test_rows = result["per_voice"]["test"]
     assert len(test_rows) == 2 and all(r["variant"] for r in test_rows)  # quick demo: 2 speakers
 
@@ -159,11 +160,25 @@ def test_a_setting_without_voice_effects_trains_on_its_own_corpus(bench):
     assert bench.setting_corpus(demo, seed1) == demo  # the training seed is not the corpus's
 
 
+def test_a_setting_changes_the_teachers_shape_and_epochs(bench):
+    from hf_quads.recipes.demo import DemoArguments, build_classifier
+
+    demo = DemoArguments()
+    assert (demo.heads, demo.teacher_epochs) == (2, 13)
+    run = bench.setting_demo(demo, bench.setting_of("heads_4_10_epochs@1"))
+    assert (run.heads, run.teacher_epochs, run.seed) == (4, 10, 1)
+    assert (run.data_dir, run.teacher_d_model) == (demo.data_dir, demo.teacher_d_model)
+    model = build_classifier(run, run.teacher_d_model, run.teacher_layers)
+    assert model.config.encoder_attention_heads == 4
+    assert bench.setting_demo(demo, bench.SETTINGS["epochs_10"]).heads == 2
+
+
 def test_runs_per_seed_name_their_setting_and_seed(bench):
     assert bench.run_names(["baseline", "echo", "baseline"]) == ["baseline", "echo"]
     assert bench.run_names(["baseline", "no_regularisation"], [0, 2, 0]) == [
         "baseline@0", "baseline@2", "no_regularisation@0", "no_regularisation@2"
     ]  # fmt: skip
+    assert bench.run_names(["baseline@1", "echo"], [0, 1]) == ["baseline@1", "echo@0", "echo@1"]
     run = bench.setting_of("no_regularisation@2")
     assert run.seed == 2
     assert run.training == {"label_smoothing_factor": 0.0, "weight_decay": 0.0}
@@ -189,6 +204,12 @@ def test_a_setting_overrides_the_teachers_training_arguments(bench, tmp_path):
 
 
 def test_benchmark_rejects_bad_options(bench):
-    for argv in (["--parallel", "0"], ["--threads", "0"], ["--epochs", "0"], ["--settings", "x"]):
+    for argv in (
+        ["--parallel", "0"],
+        ["--threads", "0"],
+        ["--epochs", "0"],
+        ["--settings", "x"],
+        ["--settings", "baseline@x"],
+    ):
         with pytest.raises(SystemExit):
             bench.main(argv)
