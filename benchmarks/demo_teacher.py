@@ -2,9 +2,9 @@
 
 The demo's teacher (``trainers/demo-speech-commands.yaml``: Whisper-style, d_model 64,
 2 encoder layers of 2 attention heads, 13 epochs, AdamW 3e-3 cosine with weight decay
-0.1, labels smoothed by 0.1) is trained once per setting on the demo corpus and scored on its validation
-and test splits, whose speakers both use espeak variants no training speaker has;
-accuracy per voice too. The settings:
+0.1, labels smoothed by 0.1) is trained once per setting on the demo corpus and scored
+on its validation and test splits, whose speakers both use espeak variants no training
+speaker has; accuracy per voice too. The settings:
 
 * ``baseline``      - the demo's teacher as it is;
 * ``seed1``         - the same with training seed 1: the spread the seed alone causes;
@@ -288,14 +288,9 @@ def setting_of(run: str) -> Setting:
 def run_names(settings: list[str], seeds: list[int] | None = None) -> list[str]:
     """The runs to train: each setting once (duplicates dropped), or once per seed as
     ``name@seed``; a run already named with its seed is kept as it is."""
-    settings = list(dict.fromkeys(settings))
-    if not seeds:
-        return settings
-    runs = [
-        name if "@" in name else f"{name}@{seed}"
-        for name in settings
-        for seed in (dict.fromkeys(seeds) if "@" not in name else [None])
-    ]
+    runs: list[str] = []
+    for name in settings:
+        runs += [f"{name}@{seed}" for seed in seeds] if seeds and "@" not in name else [name]
     return list(dict.fromkeys(runs))
 
 

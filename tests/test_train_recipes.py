@@ -224,8 +224,11 @@ def test_quick_demo_runs_every_step(tmp_path, capsys):
         assert (Path(export["dir"]) / "model.onnx").is_file()
 
 
-def test_demo_refuses_teacher_regularisation_out_of_range():
+def test_demo_refuses_teacher_settings_out_of_range():
     for key, value, message in (
+        ("heads", 3, r"heads must divide teacher_d_model \(64\), got 3"),
+        ("heads", 0, "heads must divide"),
+        ("teacher_epochs", 0.0, "teacher_epochs must be > 0"),
         ("teacher_label_smoothing", 1.0, r"teacher_label_smoothing must be in \[0, 1\)"),
         ("teacher_label_smoothing", -0.1, "teacher_label_smoothing"),
         ("teacher_weight_decay", -1e-3, "teacher_weight_decay must be >= 0"),
@@ -233,6 +236,7 @@ def test_demo_refuses_teacher_regularisation_out_of_range():
         with pytest.raises(ValueError, match=message):
             DemoArguments(**{key: value})
     assert DemoArguments(teacher_label_smoothing=0.0, teacher_weight_decay=0.0)
+    assert DemoArguments(heads=4).heads == 4
 
 
 def test_goals_and_table_from_rows():

@@ -154,6 +154,12 @@ class DemoArguments:
             )
         if self.teacher_weight_decay < 0.0:
             raise ValueError(f"teacher_weight_decay must be >= 0, got {self.teacher_weight_decay}")
+        if self.teacher_epochs <= 0:
+            raise ValueError(f"teacher_epochs must be > 0, got {self.teacher_epochs}")
+        if self.heads < 1 or self.teacher_d_model % self.heads:
+            raise ValueError(
+                f"heads must divide teacher_d_model ({self.teacher_d_model}), got {self.heads}"
+            )
 
 
 _DEFAULTS = {
