@@ -129,13 +129,14 @@ def test_benchmark_runs_end_to_end_on_a_tiny_corpus(bench, tmp_path):
     out = tmp_path / "result.json"
     bench.main([
         "--quick", "--data_dir", str(tmp_path / "fsc"), "--epochs", "1", "--parallel", "1",
-        "--settings", "baseline", "mel_mean_norm", "no_voice_effects", "baseline",
+        "--settings", "baseline", "mel_mean_norm", "no_voice_effects", "seconds_2", "baseline",
         "--run_dir", str(tmp_path / "runs"), "--out", str(out),
     ])  # fmt: skip
     import json
 
     result = json.loads(out.read_text())
-    assert list(result["settings"]) == ["baseline", "mel_mean_norm", "no_voice_effects"]
+    settings = ["baseline", "mel_mean_norm", "no_voice_effects", "seconds_2"]
+    assert list(result["settings"]) == settings
     assert (tmp_path / "fsc_plain" / "data" / "train_data.csv").is_file()
     for setting in result["settings"].values():
         for split in ("validation", "test"):
@@ -171,6 +172,8 @@ def test_a_setting_changes_the_teachers_shape_and_epochs(bench):
     model = build_classifier(run, run.teacher_d_model, run.teacher_layers)
     assert model.config.encoder_attention_heads == 4
     assert bench.setting_demo(demo, bench.SETTINGS["epochs_10"]).heads == 2
+    window = bench.setting_demo(demo, bench.SETTINGS["seconds_2"])  # featurised at 2 s too
+    assert (window.seconds, window.teacher_epochs) == (2, demo.teacher_epochs)
 
 
 def test_runs_per_seed_name_their_setting_and_seed(bench):

@@ -232,6 +232,7 @@ def test_demo_refuses_teacher_settings_out_of_range():
         ("teacher_label_smoothing", 1.0, r"teacher_label_smoothing must be in \[0, 1\)"),
         ("teacher_label_smoothing", -0.1, "teacher_label_smoothing"),
         ("teacher_weight_decay", -1e-3, "teacher_weight_decay must be >= 0"),
+        ("seconds", 0, "seconds must be a whole number >= 1, got 0"),
     ):
         with pytest.raises(ValueError, match=message):
             DemoArguments(**{key: value})

@@ -154,6 +154,8 @@ class DemoArguments:
             )
         if self.teacher_weight_decay < 0.0:
             raise ValueError(f"teacher_weight_decay must be >= 0, got {self.teacher_weight_decay}")
+        if self.seconds < 1:
+            raise ValueError(f"seconds must be a whole number >= 1, got {self.seconds}")
         if self.teacher_epochs <= 0:
             raise ValueError(f"teacher_epochs must be > 0, got {self.teacher_epochs}")
         if self.heads < 1 or self.teacher_d_model % self.heads:
