@@ -65,6 +65,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/trainer_overhead.py
 	$(PY) benchmarks/pruning_cost.py
 	$(PY) benchmarks/export_latency.py
+	$(PY) benchmarks/teacher_step.py
 
 # The demo teacher under other training settings (dev/test accuracy per voice): the record
 # behind the README's teacher section. About 115 minutes on 2 cores (17 settings, two at a time).
