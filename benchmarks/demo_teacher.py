@@ -425,6 +425,7 @@ def main(argv: list[str] | None = None) -> None:
                 "d_model": demo.teacher_d_model,
                 "layers": demo.teacher_layers,
                 "heads": demo.heads,
+                "seconds": demo.seconds,
                 "epochs": demo.teacher_epochs,
                 "learning_rate": demo.learning_rate,
                 "batch_size": demo.batch_size,

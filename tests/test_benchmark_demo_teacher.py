@@ -144,7 +144,7 @@ def test_benchmark_runs_end_to_end_on_a_tiny_corpus(bench, tmp_path):
             assert setting[split]["weakest_voices"]
     assert result["teacher"]["epochs"] == 1.0
     assert (result["teacher"]["label_smoothing"], result["teacher"]["weight_decay"]) == (0.1, 0.1)
-    assert result["teacher"]["heads"] == 2
+    assert (result["teacher"]["heads"], result["teacher"]["seconds"]) == (2, 3)
     test_rows = result["per_voice"]["test"]
     assert len(test_rows) == 2 and all(r["variant"] for r in test_rows)  # quick demo: 2 speakers
 
