@@ -21,9 +21,10 @@ speaker has; accuracy per voice too. The settings:
 * ``no_regularisation`` - neither label smoothing nor weight decay (the demo's teacher
   before 2026-12-02); ``no_label_smoothing`` and ``no_weight_decay`` drop one of them;
   ``label_smoothing_0.2`` smooths by 0.2;
-* ``epochs_10``, ``epochs_12`` - 10 or 12 epochs instead of 13; ``heads_4_10_epochs`` - 4 attention heads of
-  16 dims for 10 epochs (the teacher's shape and length until 2026-12-02, which its
-  regularisation record ``results/demo_teacher_regularisation.json`` calls ``baseline``);
+* ``epochs_10``, ``epochs_12`` - 10 or 12 epochs instead of 13;
+* ``heads_4_10_epochs`` - 4 attention heads of 16 dims for 10 epochs (the teacher's
+  shape and length until 2026-12-02, which its regularisation record
+  ``results/demo_teacher_regularisation.json`` calls ``baseline``);
 * ``seconds_2``     - a 2 s window (200 log-mel frames, 100 encoder positions) instead of
   3 s: the speech of ~93 % of the clips fits whole and a step costs about half;
   ``seconds_2_epochs_16`` and ``seconds_2_epochs_20`` train it for 16 or 20 epochs.

@@ -44,7 +44,8 @@ def make_step(
         model.parameters(), lr=demo.learning_rate, weight_decay=demo.teacher_weight_decay
     )
     generator = torch.Generator().manual_seed(seed)
-    features = torch.randn(batch, 80, 100 * seconds, generator=generator)
+    frames = 2 * model.config.max_source_positions  # Whisper's conv front end halves them
+    features = torch.randn(batch, model.config.num_mel_bins, frames, generator=generator)
     labels = torch.randint(0, len(FSC_INTENTS), (batch,), generator=generator)
 
     def step() -> None:
@@ -78,7 +79,10 @@ def measure(
     shapes: list[tuple[int, int]], steps: int, warmup: int, repeats: int, batch: int
 ) -> dict[str, dict[str, Any]]:
     """Milliseconds per step of each shape (rounds interleaved) and its attention share."""
-    runs = {f"heads_{h}_seconds_{s}": make_step(h, s, batch)[1] for h, s in shapes}
+    models, runs = {}, {}
+    for heads, seconds in shapes:
+        name = f"heads_{heads}_seconds_{seconds}"
+        models[name], runs[name] = make_step(heads, seconds, batch)
     rounds: dict[str, list[float]] = {name: [] for name in runs}
     for step in runs.values():
         for _ in range(warmup):
@@ -93,7 +97,7 @@ def measure(
         name: {
             "heads": heads,
             "seconds": seconds,
-            "encoder_positions": 50 * seconds,
+            "encoder_positions": models[name].config.max_source_positions,
             "median_ms_per_step": round(statistics.median(rounds[name]), 1),
             "rounds_ms_per_step": [round(r, 1) for r in rounds[name]],
             "attention_share": round(attention_share(runs[name], max(2, steps // 4)), 3),

@@ -172,7 +172,7 @@ def test_a_setting_changes_the_teachers_shape_and_epochs(bench):
     model = build_classifier(run, run.teacher_d_model, run.teacher_layers)
     assert model.config.encoder_attention_heads == 4
     assert bench.setting_demo(demo, bench.SETTINGS["epochs_10"]).heads == 2
-    window = bench.setting_demo(demo, bench.SETTINGS["seconds_2"])  # featurised at 2 s too
+    window = bench.setting_demo(demo, bench.SETTINGS["seconds_2"])  # run_setting featurises with it
     assert (window.seconds, window.teacher_epochs) == (2, demo.teacher_epochs)
 
 
