@@ -68,7 +68,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/teacher_step.py
 
 # The demo teacher under other training settings (dev/test accuracy per voice): the record
-# behind the README's teacher section. About 115 minutes on 2 cores (17 settings, two at a time).
+# behind the README's teacher section. About 2 hours on 2 cores (21 settings, two at a time).
 bench-demo-teacher: $(VENV)/.installed
 	$(PY) benchmarks/demo_teacher.py
 

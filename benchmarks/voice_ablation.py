@@ -51,12 +51,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data_dir", default="data/synth_fsc", help="the synthetic FSC corpus")
     parser.add_argument("--variant", default="Alicia", help="espeak variant of the speaker")
     parser.add_argument("--split", default="test", choices=["validation", "test", "train"])
-    parser.add_argument("--seconds", type=int, default=3, help="the model's audio window")
+    parser.add_argument(
+        "--seconds", type=int, default=3,
+        help="the model's audio window, for a model saved without its feature extractor",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
     import numpy as np
-    from transformers import WhisperFeatureExtractor
+    from transformers import AutoFeatureExtractor, WhisperFeatureExtractor
 
     from hf_quads.data import featurize, load_fsc
     from hf_quads.data.synth import plan_fsc_corpus
@@ -94,7 +97,10 @@ def main(argv: list[str] | None = None) -> None:
     split = load_fsc(root)[args.split]
     index = {Path(p).name: i for i, p in enumerate(split["audio"])}
     rows = split.select([index[Path(u.path).name] for u in planned])
-    extractor = WhisperFeatureExtractor(feature_size=80, chunk_length=args.seconds)
+    if (Path(args.model_dir) / "preprocessor_config.json").is_file():
+        extractor = AutoFeatureExtractor.from_pretrained(args.model_dir)  # window, trimming
+    else:
+        extractor = WhisperFeatureExtractor(feature_size=80, chunk_length=args.seconds)
     scores: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="hf-quads-ablation-") as tmp:
         data = variant_overlay(Path(tmp) / "data", {names[v]: t for v, t in versions.items()})
@@ -136,6 +142,10 @@ def main(argv: list[str] | None = None) -> None:
             "utterances": len(planned),
         },
         "variant_file": base,
+        "features": {
+            "seconds": extractor.chunk_length,
+            "trim_leading_silence": getattr(extractor, "trim_leading_silence", None),
+        },
         "accuracy": scores,
         "machine": machine_info(),
     }

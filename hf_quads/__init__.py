@@ -24,6 +24,7 @@ _LAZY: dict[str, str] = {
     "HfQuadsError": "hf_quads.errors",
     "load_audio": "hf_quads.data",
     "prepare_features": "hf_quads.data",
+    "set_silence_trim": "hf_quads.data",
     "load_fsc": "hf_quads.data",
     "load_slurp": "hf_quads.data",
     "load_covost": "hf_quads.data",

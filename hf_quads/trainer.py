@@ -526,6 +526,7 @@ class DistillQuantTrainer(Trainer):
             saved_dir,
             quantized=self._quant_fitted,
             repo_id=self.hub_model_id or self.args.hub_model_id or name,
+            processing_class=self.processing_class,
         )
         return render_card(spec)
 

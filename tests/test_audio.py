@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
-from transformers import Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
+from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
 
-from hf_quads.data import feature_map_fn, load_audio, prepare_features
+from hf_quads.data import (
+    TRIM_ATTRIBUTE,
+    feature_map_fn,
+    load_audio,
+    prepare_features,
+    set_silence_trim,
+    trim_leading_silence,
+)
 from hf_quads.errors import AudioDecodeError
 
 
@@ -124,3 +131,52 @@ def test_feature_map_fn_with_datasets(tmp_path):
     )
     assert mapped["labels"] == [0, 1, 2, 1]
     assert np.asarray(mapped[0]["input_features"]).shape == (80, 300)
+
+
+def _silence_then_tone(silence: float, rate: int = 16_000, noise: float = 0.0) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    wave = np.concatenate([np.zeros(int(silence * rate), np.float32), _sine(1.0, rate)])
+    return (wave + noise * rng.standard_normal(wave.size)).astype(np.float32)
+
+
+def test_trim_leading_silence_keeps_50_ms_before_the_onset():
+    wave = _silence_then_tone(0.3)
+    trimmed = trim_leading_silence(wave, 16_000)
+    # The tone starts at sample 4800 (its first sample is 0, the second above 1 % of
+    # the peak); 800 samples (50 ms) ahead of that are kept.
+    assert len(trimmed) == len(wave) - (4801 - 800)
+    np.testing.assert_array_equal(trimmed, wave[4001:])
+    # Relative to the clip's peak: a quieter copy is cut at the same sample.
+    np.testing.assert_array_equal(trim_leading_silence(0.01 * wave, 16_000), 0.01 * wave[4001:])
+    # Nothing to trim: a clip that starts loud, a silent clip, a noise floor above 1 %.
+    tone = _sine(0.5, 16_000)
+    assert len(trim_leading_silence(tone, 16_000)) == len(tone)
+    silent = np.zeros(1000, np.float32)
+    assert trim_leading_silence(silent, 16_000) is silent
+    noisy = _silence_then_tone(0.3, noise=0.02)
+    assert len(trim_leading_silence(noisy, 16_000)) == len(noisy)
+    with pytest.raises(ValueError, match="share of the peak"):
+        trim_leading_silence(wave, 16_000, threshold=1.0)
+
+
+def test_extractor_trim_setting_reaches_prepare_features_and_survives_save(tmp_path):
+    fe = WhisperFeatureExtractor(feature_size=80, chunk_length=2)
+    wave = _silence_then_tone(0.8)
+    plain = prepare_features([wave], fe)["input_features"]
+    assert set_silence_trim(fe) is fe and getattr(fe, TRIM_ATTRIBUTE) == 0.01
+    trimmed = prepare_features([wave], fe)["input_features"]
+    expected = prepare_features([wave[12_001:]], WhisperFeatureExtractor(
+        feature_size=80, chunk_length=2))["input_features"]  # fmt: skip
+    np.testing.assert_allclose(trimmed, expected, atol=1e-6)
+    assert not np.allclose(trimmed, plain)
+    # Saved with the extractor, so a reloaded model's inputs are prepared the same way.
+    fe.save_pretrained(tmp_path)
+    for cls in (WhisperFeatureExtractor, AutoFeatureExtractor):
+        again = cls.from_pretrained(tmp_path)
+        assert getattr(again, TRIM_ATTRIBUTE) == 0.01
+        np.testing.assert_allclose(prepare_features([wave], again)["input_features"], trimmed)
+    set_silence_trim(fe, None)
+    assert not hasattr(fe, TRIM_ATTRIBUTE)
+    np.testing.assert_allclose(prepare_features([wave], fe)["input_features"], plain)
+    with pytest.raises(ValueError, match="share of the peak"):
+        set_silence_trim(fe, 0.0)

@@ -144,7 +144,8 @@ def test_benchmark_runs_end_to_end_on_a_tiny_corpus(bench, tmp_path):
             assert setting[split]["weakest_voices"]
     assert result["teacher"]["epochs"] == 1.0
     assert (result["teacher"]["label_smoothing"], result["teacher"]["weight_decay"]) == (0.1, 0.1)
-    assert (result["teacher"]["heads"], result["teacher"]["seconds"]) == (2, 3)
+    assert (result["teacher"]["heads"], result["teacher"]["seconds"]) == (2, 2)
+    assert result["teacher"]["trim_silence"] is True
     test_rows = result["per_voice"]["test"]
     assert len(test_rows) == 2 and all(r["variant"] for r in test_rows)  # quick demo: 2 speakers
 
@@ -165,15 +166,20 @@ def test_a_setting_changes_the_teachers_shape_and_epochs(bench):
     from hf_quads.recipes.demo import DemoArguments, build_classifier
 
     demo = DemoArguments()
-    assert (demo.heads, demo.teacher_epochs) == (2, 13)
+    assert (demo.heads, demo.teacher_epochs, demo.seconds, demo.trim_silence) == (2, 16, 2, True)
     run = bench.setting_demo(demo, bench.setting_of("heads_4_10_epochs@1"))
-    assert (run.heads, run.teacher_epochs, run.seed) == (4, 10, 1)
+    assert (run.heads, run.teacher_epochs, run.seed, run.seconds) == (4, 10, 1, 3)
     assert (run.data_dir, run.teacher_d_model) == (demo.data_dir, demo.teacher_d_model)
     model = build_classifier(run, run.teacher_d_model, run.teacher_layers)
     assert model.config.encoder_attention_heads == 4
-    assert bench.setting_demo(demo, bench.SETTINGS["epochs_10"]).heads == 2
-    window = bench.setting_demo(demo, bench.SETTINGS["seconds_2"])  # run_setting featurises with it
-    assert (window.seconds, window.teacher_epochs) == (2, demo.teacher_epochs)
+    ten = bench.setting_demo(demo, bench.SETTINGS["epochs_10"])  # a change to window_3s
+    assert (ten.heads, ten.teacher_epochs, ten.seconds, ten.trim_silence) == (2, 10, 3, False)
+    # run_setting featurises with the setting's window and trimming.
+    window = bench.setting_demo(demo, bench.SETTINGS["seconds_2"])
+    assert (window.seconds, window.teacher_epochs, window.trim_silence) == (2, 13, False)
+    old = bench.setting_demo(demo, bench.SETTINGS["window_3s"])
+    assert (old.seconds, old.teacher_epochs, old.trim_silence) == (3, 13, False)
+    assert not bench.setting_demo(demo, bench.SETTINGS["untrimmed"]).trim_silence
 
 
 def test_runs_per_seed_name_their_setting_and_seed(bench):

@@ -27,7 +27,9 @@ def test_each_attribute_is_dropped_once_with_all_its_lines(bench):
 
 
 def test_a_run_reproduces_the_voice_and_scores_every_version(bench, tmp_path):
-    from hf_quads.data import FSC_INTENTS
+    from transformers import WhisperFeatureExtractor
+
+    from hf_quads.data import FSC_INTENTS, set_silence_trim
     from hf_quads.data.synth import read_speakers, synthesize_fsc_corpus
     from hf_quads.models import whisper_classifier
 
@@ -40,6 +42,8 @@ def test_a_run_reproduces_the_voice_and_scores_every_version(bench, tmp_path):
     whisper_classifier(
         FSC_INTENTS, d_model=16, encoder_layers=1, heads=2, seconds=3
     ).save_pretrained(model_dir)
+    extractor = set_silence_trim(WhisperFeatureExtractor(feature_size=80, chunk_length=3))
+    extractor.save_pretrained(model_dir)  # the model's own inputs, as the demo saves them
     (variant,) = [v["variant"] for v in read_speakers(corpus).values() if v["split"] == "test"]
     out = tmp_path / "ablation.json"
     bench.main([str(model_dir), "--data_dir", str(corpus), "--variant", variant, "--out", str(out)])
@@ -47,6 +51,7 @@ def test_a_run_reproduces_the_voice_and_scores_every_version(bench, tmp_path):
     assert result["speaker"]["variant"] == variant and result["speaker"]["utterances"] == 31
     assert {"original", "plain"} <= set(result["accuracy"])
     assert all(0.0 <= a <= 1.0 for a in result["accuracy"].values())
+    assert result["features"] == {"seconds": 3, "trim_leading_silence": 0.01}
     with pytest.raises(SystemExit, match="no test speaker"):
         bench.main([str(model_dir), "--data_dir", str(corpus), "--variant", "no-such-voice"])
     with pytest.raises(SystemExit, match="not a synthetic corpus"):

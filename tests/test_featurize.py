@@ -10,7 +10,14 @@ from tiny_models import whisper_classifier, whisper_feature_extractor
 from transformers import WhisperFeatureExtractor
 
 from hf_quads.config import DistillQuantConfig
-from hf_quads.data import ON_THE_FLY_BYTES, featurize, fixed_feature_bytes
+from hf_quads.data import (
+    ON_THE_FLY_BYTES,
+    featurize,
+    fixed_feature_bytes,
+    prepare_features,
+    set_silence_trim,
+    trim_leading_silence,
+)
 from hf_quads.trainer import DistillQuantTrainer
 
 
@@ -43,6 +50,35 @@ def test_on_the_fly_gives_the_stored_features(tmp_path):
     cut = featurize(ds, fe, on_the_fly=True, max_seconds=0.5)
     assert cut._fingerprint != lazy._fingerprint
     assert not torch.equal(cut[4]["input_features"], lazy[4]["input_features"])
+
+
+def test_silence_trim_changes_the_features_and_their_fingerprint(tmp_path):
+    ds = _clips(tmp_path, n=4)
+    silent_start = str(tmp_path / "late.wav")
+    tone = sf.read(ds[0]["audio"], dtype="float32")[0]
+    sf.write(silent_start, np.concatenate([np.zeros(8_000, np.float32), tone]), 16_000)
+    ds = ds.add_item({"audio": silent_start, "speaker_id": "s", "label": 0})
+    fe = whisper_feature_extractor()
+    late = sf.read(silent_start, dtype="float32")[0]
+    expected = torch.as_tensor(
+        prepare_features([trim_leading_silence(late, 16_000)], fe)["input_features"][0]
+    )
+    outputs = {}
+    for trim in (False, True):
+        for on_the_fly in (False, True):
+            extractor = set_silence_trim(whisper_feature_extractor(), 0.01 if trim else None)
+            outputs[trim, on_the_fly] = featurize(ds, extractor, on_the_fly=on_the_fly)
+    for on_the_fly in (False, True):
+        plain, trimmed = outputs[False, on_the_fly], outputs[True, on_the_fly]
+        # Caches keyed on the fingerprint must not hand back untrimmed features.
+        assert plain._fingerprint != trimmed._fingerprint
+        # The clip with half a second of silence lost it; the others start loud.
+        torch.testing.assert_close(trimmed[4]["input_features"], expected)
+        assert not torch.equal(plain[4]["input_features"], expected)
+        torch.testing.assert_close(trimmed[0]["input_features"], plain[0]["input_features"])
+    torch.testing.assert_close(outputs[True, False][:]["input_features"],
+                               outputs[True, True][:]["input_features"])  # fmt: skip
+    assert not hasattr(fe, "trim_leading_silence")
 
 
 def test_default_streams_long_windows_and_stores_short_ones(tmp_path):

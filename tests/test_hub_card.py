@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from huggingface_hub import ModelCard
 
@@ -152,3 +154,31 @@ def test_hyperparameters_name_what_ended_the_run(tmp_path):
     by_epochs = training_hyperparameters(DistillQuantConfig(num_train_epochs=7, **common))
     assert by_epochs["num_train_epochs"] == 7 and "max_steps" not in by_epochs
     assert by_epochs["bits"] == 4 and by_epochs["schedule"] == "quads"
+
+
+def test_card_says_how_inputs_are_prepared(tmp_path):
+    from types import SimpleNamespace
+
+    from transformers import WhisperFeatureExtractor
+
+    from hf_quads.data import set_silence_trim
+    from hf_quads.hub import preprocessing_lines
+
+    extractor = WhisperFeatureExtractor(feature_size=80, chunk_length=2)
+    (window,) = preprocessing_lines(extractor)
+    assert window.startswith("Audio at 16000 Hz becomes 80 log-mel bins over a 2 s window")
+    set_silence_trim(extractor)
+    lines = preprocessing_lines(extractor)
+    assert len(lines) == 2 and "50 ms before its first sample above 1 % of its peak" in lines[1]
+    # The saved config, a processor holding the extractor and the extractor agree.
+    extractor.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "preprocessor_config.json").read_text())
+    assert preprocessing_lines(saved) == lines
+    assert preprocessing_lines(SimpleNamespace(feature_extractor=extractor)) == lines
+    assert preprocessing_lines(None) == [] and preprocessing_lines(object()) == []
+    text = str(render_card(quads_spec(preprocessing=lines)))
+    assert "from transformers import AutoFeatureExtractor, AutoModelForAudioClassification" in text
+    assert 'hf_quads.prepare_features(["clip.wav"], feature_extractor' in text
+    assert "Inputs:\n\n- Audio at 16000 Hz" in text and "- Each clip's leading silence" in text
+    plain = str(render_card(quads_spec()))
+    assert "Inputs:" not in plain and "AutoFeatureExtractor" not in plain

@@ -84,6 +84,9 @@ def test_spec_from_checkpoint_measures_the_saved_model(packed_4bit):
     assert row.gmacs > 0
     assert spec.task == "audio-classification" and spec.base_model_relation == "quantized"
     assert spec.method == {"bits": 4, "quant_method": "kmeans"}
+    # The inputs, from the saved preprocessor_config.json (a 3 s window, nothing trimmed).
+    (window,) = spec.preprocessing
+    assert "80 log-mel bins over a 3 s window" in window
 
 
 def test_push_delivers_every_file_byte_for_byte_with_the_card(packed_4bit, hub, caplog, tmp_path):

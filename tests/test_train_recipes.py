@@ -216,6 +216,10 @@ def test_quick_demo_runs_every_step(tmp_path, capsys):
     card = ModelCard.load(out / "student-4bit" / "README.md")
     assert card.data.base_model_relation == "quantized"
     assert "| teacher |" in card.text
+    # Clips were trimmed of leading silence; the saved extractor and the card say so.
+    saved = json.loads((out / "student-4bit" / "preprocessor_config.json").read_text())
+    assert saved["trim_leading_silence"] == 0.01 and saved["chunk_length"] == 2
+    assert "Each clip's leading silence is trimmed first" in card.text
     export = results["export"]
     if "skipped" in export:
         assert "export" in export["skipped"]

@@ -92,6 +92,7 @@ def test_whisper_classifier_both_phases_save_reload_pipeline(tmp_path):
     assert {"hf-quads", "quantized", "4-bit", "kmeans", "distillation"} <= set(card.data.tags)
     assert card.data.model_name == "saved"
     assert "| teacher |" in card.text and "| **student (4-bit)** (this model) |" in card.text
+    assert "80 log-mel bins over a 3 s window" in card.text  # from the processing_class
 
     x = torch.tensor(np.asarray(data[:4]["input_features"], dtype=np.float32))
     trainer.model.eval()

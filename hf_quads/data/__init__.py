@@ -2,11 +2,14 @@
 
 from .audio import (
     ON_THE_FLY_BYTES,
+    TRIM_ATTRIBUTE,
     feature_map_fn,
     featurize,
     fixed_feature_bytes,
     load_audio,
     prepare_features,
+    set_silence_trim,
+    trim_leading_silence,
 )
 from .collate import IGNORE_INDEX, SpeechSeq2SeqCollator
 from .fsc import FSC_INTENT_TRIPLES, FSC_INTENTS, fsc_intent_name, load_fsc
@@ -19,6 +22,7 @@ __all__ = [
     "FSC_INTENT_TRIPLES",
     "IGNORE_INDEX",
     "ON_THE_FLY_BYTES",
+    "TRIM_ATTRIBUTE",
     "SpeechSeq2SeqCollator",
     "feature_map_fn",
     "featurize",
@@ -30,6 +34,8 @@ __all__ = [
     "load_mustc",
     "load_slurp",
     "prepare_features",
+    "set_silence_trim",
     "slurp_intent",
     "subset",
+    "trim_leading_silence",
 ]

@@ -20,6 +20,13 @@ from ..errors import AudioDecodeError
 
 AudioLike = str | os.PathLike | np.ndarray
 
+#: The feature extractor attribute that turns on :func:`trim_leading_silence` (its value
+#: is the threshold). ``save_pretrained`` writes it to ``preprocessor_config.json`` and
+#: ``from_pretrained`` reads it back, so a reloaded model is fed the way it was trained.
+TRIM_ATTRIBUTE = "trim_leading_silence"
+#: Audio kept ahead of the first loud sample: the onset of a soft consonant.
+TRIM_MARGIN_SECONDS = 0.05
+
 
 def load_audio(
     path: str | os.PathLike,
@@ -91,6 +98,52 @@ def _check_array(wave: np.ndarray, rate: int | None, sampling_rate: int) -> np.n
     return wave
 
 
+def _check_threshold(threshold: float) -> float:
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(
+            f"the silence threshold is a share of the peak, in (0, 1); got {threshold}"
+        )
+    return float(threshold)
+
+
+def trim_leading_silence(
+    wave: np.ndarray, sampling_rate: int, threshold: float = 0.01
+) -> np.ndarray:
+    """``wave`` from 50 ms ahead of its first sample above ``threshold`` x its peak.
+
+    A fixed window then holds more speech: short-command clips often open with a
+    fifth of a second of silence. The margin (:data:`TRIM_MARGIN_SECONDS`) keeps the
+    onset of a soft first sound. The threshold is relative to the clip's own peak, so
+    loud and quiet recordings are cut alike; a clip whose noise floor is above it is
+    left whole, as is a silent one.
+    """
+    _check_threshold(threshold)
+    magnitude = np.abs(wave)
+    peak = float(magnitude.max()) if magnitude.size else 0.0
+    if peak == 0.0:
+        return wave
+    first = int(np.argmax(magnitude > threshold * peak))
+    return wave[max(0, first - round(TRIM_MARGIN_SECONDS * sampling_rate)) :]
+
+
+def set_silence_trim(feature_extractor: Any, threshold: float | None = 0.01) -> Any:
+    """Have :func:`prepare_features` trim leading silence for this extractor (None: stop).
+
+    :func:`featurize` and everything else that prepares features goes through
+    :func:`prepare_features`, so they all trim (see :func:`trim_leading_silence`).
+    The setting lives on the extractor (:data:`TRIM_ATTRIBUTE`) and is saved with it,
+    as its window length is: training, evaluation, export checks and a model reloaded
+    later read the same preprocessing from one place. Calling the extractor directly
+    does not trim. Returns the extractor.
+    """
+    if threshold is None:
+        if hasattr(feature_extractor, TRIM_ATTRIBUTE):
+            delattr(feature_extractor, TRIM_ATTRIBUTE)
+    else:
+        setattr(feature_extractor, TRIM_ATTRIBUTE, _check_threshold(threshold))
+    return feature_extractor
+
+
 def prepare_features(
     audio: Sequence[AudioLike | dict],
     feature_extractor: Any,
@@ -106,11 +159,16 @@ def prepare_features(
 
     Works with any Hugging Face feature extractor: log-mel ones (Whisper) are padded
     to the extractor's fixed window, raw-waveform ones (wav2vec2, HuBERT) to the
-    longest clip of the batch with an attention mask. ``max_seconds`` cuts each clip
-    before extraction. Arrays are taken to be at the extractor's sampling rate.
+    longest clip of the batch with an attention mask. An extractor given
+    :func:`set_silence_trim` has each clip's leading silence trimmed first;
+    ``max_seconds`` then cuts each clip before extraction. Arrays are taken to be at
+    the extractor's sampling rate.
     """
     rate = int(feature_extractor.sampling_rate)
     waves = [_as_waveform(item, rate) for item in audio]
+    threshold = getattr(feature_extractor, TRIM_ATTRIBUTE, None)
+    if threshold is not None:
+        waves = [trim_leading_silence(w, rate, threshold) for w in waves]
     if max_seconds is not None:
         if max_seconds <= 0:
             raise ValueError(f"max_seconds must be positive, got {max_seconds}")
@@ -177,6 +235,8 @@ def featurize(
 ) -> Any:
     """A classification ``datasets.Dataset`` of model inputs, ready for the Trainer.
 
+    Features come from :func:`prepare_features`, so an extractor given
+    :func:`set_silence_trim` trims (the setting is part of the cache fingerprint).
     Keeps only the model inputs and ``labels``, in torch format. Log-mel inputs
     (Whisper) are stored as fixed-shape ``Array2D`` columns, so batches are read as
     one block instead of nested Python lists: over 10,000 clips this is the

@@ -72,6 +72,45 @@ class CardSpec:
     onnx_quantization: str | None = None
     tags: list[str] = field(default_factory=list)
     limitations: list[str] = field(default_factory=list)
+    #: What the inputs go through before the model (see :func:`preprocessing_lines`).
+    preprocessing: list[str] = field(default_factory=list)
+
+
+def preprocessing_lines(feature_extractor: Any) -> list[str]:
+    """What a card says about the inputs: the log-mel window and any silence trimming.
+
+    ``feature_extractor`` is an extractor, a processor holding one, or a
+    ``preprocessor_config.json`` as a dict; anything else (a tokenizer, None) has
+    nothing to say. A reader needs both facts: a model trained on a 2 s window of
+    trimmed clips misreads whole 30 s clips that start with silence.
+    """
+    from ..data.audio import TRIM_ATTRIBUTE, TRIM_MARGIN_SECONDS
+
+    feature_extractor = getattr(feature_extractor, "feature_extractor", feature_extractor)
+    if isinstance(feature_extractor, dict):
+        config = feature_extractor
+    elif hasattr(feature_extractor, "sampling_rate") and hasattr(feature_extractor, "to_dict"):
+        config = feature_extractor.to_dict()
+    else:
+        return []
+    lines = []
+    if config.get("feature_extractor_type") == "WhisperFeatureExtractor" and config.get(
+        "chunk_length"
+    ):
+        lines.append(
+            f"Audio at {config.get('sampling_rate', 16_000)} Hz becomes {config.get('feature_size', 80)} "
+            f"log-mel bins over a {config['chunk_length']} s window: longer clips are cut, "
+            "shorter ones padded."
+        )
+    threshold = config.get(TRIM_ATTRIBUTE)
+    if threshold is not None:
+        lines.append(
+            f"Each clip's leading silence is trimmed first: it starts "
+            f"{1000 * TRIM_MARGIN_SECONDS:g} ms before its first sample above "
+            f"{100 * threshold:g} % of its peak (`{TRIM_ATTRIBUTE}` in `preprocessor_config.json`). "
+            "`hf_quads.prepare_features` does this; the feature extractor called on its own does not."
+        )
+    return lines
 
 
 def template_path(name: str = DEFAULT_TEMPLATE) -> Path:
@@ -216,6 +255,7 @@ def render_card(spec: CardSpec, template: str = DEFAULT_TEMPLATE) -> Any:
         onnx=spec.onnx_quantization is not None,
         onnx_quantization=spec.onnx_quantization or "fp32",
         limitations=limitations,
+        preprocessing=spec.preprocessing,
     )
 
 
@@ -289,11 +329,13 @@ def spec_from_training(
     *,
     quantized: bool,
     repo_id: str | None = None,
+    processing_class: Any = None,
 ) -> CardSpec:
     """The card of a model ``DistillQuantTrainer`` saved in ``saved_dir``.
 
     Rows: the teacher (its in-memory size), the fp32 student (4 bytes per
-    parameter) and the saved model (its weight files); metrics: the last evaluation.
+    parameter) and the saved model (its weight files); metrics: the last evaluation;
+    inputs: what ``processing_class`` does to the audio.
     """
     params = sum(p.numel() for p in model.parameters())
     rows = []
@@ -323,6 +365,7 @@ def spec_from_training(
         method=method,
         dataset_split="test" if prefix == "test" else None,
         hyperparameters=training_hyperparameters(args),
+        preprocessing=preprocessing_lines(processing_class),
     )
 
 
@@ -380,7 +423,7 @@ def spec_from_checkpoint(
     Parameters, weight bytes and GMACs come from :func:`hf_quads.profile.profile_model_dir`;
     bits and codebook/uniform from ``config.json``'s ``quantization_config``; metrics
     from ``metrics`` or the Trainer's ``test_results.json`` / ``eval_results.json`` /
-    ``all_results.json``.
+    ``all_results.json``; inputs from ``preprocessor_config.json``.
     ``teacher_dir`` adds a teacher row (and its metrics) for the reduction factors.
     """
     import json
@@ -401,6 +444,12 @@ def spec_from_checkpoint(
     method: dict[str, Any] = {}
     if quantized:
         method.update(bits=quant["bits"], quant_method=quant.get("method", "kmeans"))
+    preprocessor = root / "preprocessor_config.json"
+    preprocessing = (
+        preprocessing_lines(json.loads(preprocessor.read_text(encoding="utf-8")))
+        if preprocessor.is_file()
+        else []
+    )
     return CardSpec(
         repo_id=repo_id or root.resolve().name,
         task=_task_of(architectures[0]),
@@ -411,6 +460,7 @@ def spec_from_checkpoint(
         dataset=dataset,
         dataset_split=dataset_split,
         onnx_quantization=onnx_quantization,
+        preprocessing=preprocessing,
     )
 
 
@@ -423,6 +473,7 @@ __all__ = [
     "latest_eval_metrics",
     "latest_evaluation",
     "measure_row",
+    "preprocessing_lines",
     "render_card",
     "spec_from_checkpoint",
     "spec_from_training",

@@ -4,7 +4,8 @@ The steps (each with its wall time in ``results.json``):
 
 1. **data** - synthesise the FSC-layout corpus with espeak-ng if ``data_dir`` has
    none (speakers of the test split use voices no training speaker has), then
-   log-mel features for every split;
+   log-mel features of a 2 s window for every split, each clip's leading silence
+   trimmed first (:func:`~hf_quads.data.set_silence_trim`);
 2. **teacher** - a small Whisper-style classifier built from a config, trained
    with ``transformers.Trainer``;
 3. **prune + distill** - the student starts as the teacher with encoder layers
@@ -71,7 +72,13 @@ class DemoArguments:
     seed: int = field(default=0, metadata={"help": "seed of the corpus and of training"})
     threads: int = field(default=2, metadata={"help": "torch threads for training"})
     num_proc: int = field(default=2, metadata={"help": "processes synthesising the corpus"})
-    seconds: int = field(default=3, metadata={"help": "audio window of the models, in seconds"})
+    seconds: int = field(default=2, metadata={"help": "audio window of the models, in seconds"})
+    trim_silence: bool = field(
+        default=True,
+        metadata={
+            "help": "trim each clip's leading silence before the window (more speech fits in it)"
+        },
+    )
     train_speakers: int = field(default=150, metadata={"help": "synthetic corpus: train speakers"})
     valid_speakers: int = field(default=16, metadata={"help": "synthetic corpus: dev speakers"})
     test_speakers: int = field(default=16, metadata={"help": "synthetic corpus: test speakers"})
@@ -84,7 +91,7 @@ class DemoArguments:
     )
     teacher_d_model: int = field(default=64, metadata={"help": "teacher width"})
     teacher_layers: int = field(default=2, metadata={"help": "teacher encoder layers"})
-    teacher_epochs: float = field(default=13.0, metadata={"help": "teacher training epochs"})
+    teacher_epochs: float = field(default=16.0, metadata={"help": "teacher training epochs"})
     teacher_label_smoothing: float = field(
         default=0.1,
         metadata={"help": "label smoothing of the teacher's cross-entropy (better on new voices)"},
@@ -99,7 +106,7 @@ class DemoArguments:
     prune_dev_samples: int = field(
         default=400, metadata={"help": "dev clips scoring each pruning candidate"}
     )
-    distill_epochs: float = field(default=4.0, metadata={"help": "fp32 distillation epochs"})
+    distill_epochs: float = field(default=8.0, metadata={"help": "fp32 distillation epochs"})
     heads: int = field(
         default=2,
         metadata={
@@ -233,12 +240,15 @@ def corpus(args: DemoArguments) -> Any:
 
 
 def featurize_corpus(data: Any, args: DemoArguments) -> tuple[Any, dict[str, Any]]:
-    """The demo's extractor (80 log-mels over ``args.seconds``) and its three featurized splits."""
+    """The demo's extractor (80 log-mels over ``args.seconds``, leading silence trimmed
+    if ``args.trim_silence``) and its three featurized splits."""
     from transformers import WhisperFeatureExtractor
 
-    from ..data import featurize
+    from ..data import featurize, set_silence_trim
 
     extractor = WhisperFeatureExtractor(feature_size=80, chunk_length=args.seconds)
+    if args.trim_silence:
+        set_silence_trim(extractor)
     splits = {
         name: featurize(data[name], extractor, desc=f"{name} features")
         for name in ("train", "validation", "test")
@@ -592,7 +602,7 @@ def _export_and_card(
     args: DemoArguments, rows: list[dict[str, Any]], model_dir: Path, test_audio: Any, out: Path
 ) -> dict[str, Any]:
     from ..export import ExportError, export_onnx, require_export_extra
-    from ..hub import CardSpec, ModelRow, render_card
+    from ..hub import CardSpec, ModelRow, preprocessing_lines, render_card
 
     export: dict[str, Any]
     onnx_quantization = None if args.onnx_quantization == "none" else args.onnx_quantization
@@ -646,6 +656,10 @@ def _export_and_card(
             )
         },
         onnx_quantization=onnx_quantization if "dir" in export else None,
+        # What the published folder says, not what this process holds.
+        preprocessing=preprocessing_lines(
+            json.loads((model_dir / "preprocessor_config.json").read_text(encoding="utf-8"))
+        ),
         limitations=[
             "Trained and tested on synthetic espeak-ng speech: a demonstration, not a "
             "model for real voices.",
