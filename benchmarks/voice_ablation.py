@@ -45,6 +45,16 @@ def _repoint(row: dict[str, Any], audio: dict[str, str]) -> dict[str, str]:
     return {"audio": audio[Path(row["audio"]).name]}
 
 
+def model_extractor(model_dir: str | Path, seconds: int) -> Any:
+    """The feature extractor saved with the model (its window and silence trimming), or,
+    for a folder without one, 80 log-mels over ``seconds``."""
+    from transformers import AutoFeatureExtractor, WhisperFeatureExtractor
+
+    if (Path(model_dir) / "preprocessor_config.json").is_file():
+        return AutoFeatureExtractor.from_pretrained(model_dir)
+    return WhisperFeatureExtractor(feature_size=80, chunk_length=seconds)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("model_dir", help="a saved audio classifier (e.g. outputs/demo/teacher)")
@@ -59,9 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     import numpy as np
-    from transformers import AutoFeatureExtractor, WhisperFeatureExtractor
 
-    from hf_quads.data import featurize, load_fsc
+    from hf_quads.data import TRIM_ATTRIBUTE, featurize, load_fsc
     from hf_quads.data.synth import plan_fsc_corpus
     from hf_quads.data.synth.corpus import MARKER_FILE
     from hf_quads.data.synth.espeak import espeak_paths, variant_overlay
@@ -97,10 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     split = load_fsc(root)[args.split]
     index = {Path(p).name: i for i, p in enumerate(split["audio"])}
     rows = split.select([index[Path(u.path).name] for u in planned])
-    if (Path(args.model_dir) / "preprocessor_config.json").is_file():
-        extractor = AutoFeatureExtractor.from_pretrained(args.model_dir)  # window, trimming
-    else:
-        extractor = WhisperFeatureExtractor(feature_size=80, chunk_length=args.seconds)
+    extractor = model_extractor(args.model_dir, args.seconds)
     scores: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="hf-quads-ablation-") as tmp:
         data = variant_overlay(Path(tmp) / "data", {names[v]: t for v, t in versions.items()})
@@ -144,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         "variant_file": base,
         "features": {
             "seconds": extractor.chunk_length,
-            "trim_leading_silence": getattr(extractor, "trim_leading_silence", None),
+            "trim_leading_silence": getattr(extractor, TRIM_ATTRIBUTE, None),
         },
         "accuracy": scores,
         "machine": machine_info(),

@@ -180,3 +180,7 @@ def test_extractor_trim_setting_reaches_prepare_features_and_survives_save(tmp_p
     np.testing.assert_allclose(prepare_features([wave], fe)["input_features"], plain)
     with pytest.raises(ValueError, match="share of the peak"):
         set_silence_trim(fe, 0.0)
+    # A hand-edited preprocessor_config.json with a bad value names the setting.
+    setattr(fe, TRIM_ATTRIBUTE, "yes")
+    with pytest.raises(ValueError, match=r"silence threshold \(trim_leading_silence\).*'yes'"):
+        prepare_features([wave], fe)

@@ -56,3 +56,17 @@ def test_a_run_reproduces_the_voice_and_scores_every_version(bench, tmp_path):
         bench.main([str(model_dir), "--data_dir", str(corpus), "--variant", "no-such-voice"])
     with pytest.raises(SystemExit, match="not a synthetic corpus"):
         bench.main([str(model_dir), "--data_dir", str(tmp_path / "nothing-here")])
+
+
+def test_the_model_s_own_extractor_is_used_with_seconds_as_the_fallback(bench, tmp_path):
+    from transformers import WhisperFeatureExtractor
+
+    from hf_quads.data import set_silence_trim
+
+    fallback = bench.model_extractor(tmp_path, seconds=4)  # no preprocessor_config.json
+    assert fallback.chunk_length == 4 and not hasattr(fallback, "trim_leading_silence")
+    set_silence_trim(WhisperFeatureExtractor(feature_size=80, chunk_length=2)).save_pretrained(
+        tmp_path
+    )
+    saved = bench.model_extractor(tmp_path, seconds=4)
+    assert saved.chunk_length == 2 and saved.trim_leading_silence == 0.01

@@ -174,6 +174,8 @@ def test_card_says_how_inputs_are_prepared(tmp_path):
     extractor.save_pretrained(tmp_path)
     saved = json.loads((tmp_path / "preprocessor_config.json").read_text())
     assert preprocessing_lines(saved) == lines
+    assert preprocessing_lines(tmp_path) == preprocessing_lines(str(tmp_path)) == lines
+    assert preprocessing_lines(tmp_path / "no-such-model") == []
     assert preprocessing_lines(SimpleNamespace(feature_extractor=extractor)) == lines
     assert preprocessing_lines(None) == [] and preprocessing_lines(object()) == []
     text = str(render_card(quads_spec(preprocessing=lines)))

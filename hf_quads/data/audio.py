@@ -99,9 +99,14 @@ def _check_array(wave: np.ndarray, rate: int | None, sampling_rate: int) -> np.n
 
 
 def _check_threshold(threshold: float) -> float:
-    if not 0.0 < threshold < 1.0:
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or not (0.0 < threshold < 1.0)
+    ):
         raise ValueError(
-            f"the silence threshold is a share of the peak, in (0, 1); got {threshold}"
+            f"the silence threshold ({TRIM_ATTRIBUTE}) is a share of the peak, in (0, 1); "
+            f"got {threshold!r}"
         )
     return float(threshold)
 

@@ -11,6 +11,7 @@ metadata with a ``model-index`` that ``huggingface_hub.ModelCard.load`` parses b
 from __future__ import annotations
 
 import importlib.resources
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -79,13 +80,21 @@ class CardSpec:
 def preprocessing_lines(feature_extractor: Any) -> list[str]:
     """What a card says about the inputs: the log-mel window and any silence trimming.
 
-    ``feature_extractor`` is an extractor, a processor holding one, or a
-    ``preprocessor_config.json`` as a dict; anything else (a tokenizer, None) has
+    ``feature_extractor`` is an extractor, a processor holding one, a
+    ``preprocessor_config.json`` as a dict, or a saved model's directory (read from
+    its ``preprocessor_config.json``, if any); anything else (a tokenizer, None) has
     nothing to say. A reader needs both facts: a model trained on a 2 s window of
     trimmed clips misreads whole 30 s clips that start with silence.
     """
+    import json
+
     from ..data.audio import TRIM_ATTRIBUTE, TRIM_MARGIN_SECONDS
 
+    if isinstance(feature_extractor, (str, os.PathLike)):
+        saved = Path(feature_extractor) / "preprocessor_config.json"
+        if not saved.is_file():
+            return []
+        feature_extractor = json.loads(saved.read_text(encoding="utf-8"))
     feature_extractor = getattr(feature_extractor, "feature_extractor", feature_extractor)
     if isinstance(feature_extractor, dict):
         config = feature_extractor
@@ -444,12 +453,6 @@ def spec_from_checkpoint(
     method: dict[str, Any] = {}
     if quantized:
         method.update(bits=quant["bits"], quant_method=quant.get("method", "kmeans"))
-    preprocessor = root / "preprocessor_config.json"
-    preprocessing = (
-        preprocessing_lines(json.loads(preprocessor.read_text(encoding="utf-8")))
-        if preprocessor.is_file()
-        else []
-    )
     return CardSpec(
         repo_id=repo_id or root.resolve().name,
         task=_task_of(architectures[0]),
@@ -460,7 +463,7 @@ def spec_from_checkpoint(
         dataset=dataset,
         dataset_split=dataset_split,
         onnx_quantization=onnx_quantization,
-        preprocessing=preprocessing,
+        preprocessing=preprocessing_lines(root),
     )
 
 

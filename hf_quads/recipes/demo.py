@@ -657,9 +657,7 @@ def _export_and_card(
         },
         onnx_quantization=onnx_quantization if "dir" in export else None,
         # What the published folder says, not what this process holds.
-        preprocessing=preprocessing_lines(
-            json.loads((model_dir / "preprocessor_config.json").read_text(encoding="utf-8"))
-        ),
+        preprocessing=preprocessing_lines(model_dir),
         limitations=[
             "Trained and tested on synthetic espeak-ng speech: a demonstration, not a "
             "model for real voices.",
