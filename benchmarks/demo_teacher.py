@@ -52,7 +52,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import multiprocessing
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,7 +60,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import machine_info, write_result
+from common import (
+    demo_overrides,
+    demo_runs_parser,
+    machine_info,
+    map_runs,
+    parse_demo_runs,
+    write_result,
+)
 
 from hf_quads.recipes.demo import (
     DemoArguments,
@@ -314,15 +320,6 @@ def setting_of(run: str) -> Setting:
     return dataclasses.replace(setting, seed=int(seed)) if seed else setting
 
 
-def run_names(settings: list[str], seeds: list[int] | None = None) -> list[str]:
-    """The runs to train: each setting once (duplicates dropped), or once per seed as
-    ``name@seed``; a run already named with its seed is kept as it is."""
-    runs: list[str] = []
-    for name in settings:
-        runs += [f"{name}@{seed}" for seed in seeds] if seeds and "@" not in name else [name]
-    return list(dict.fromkeys(runs))
-
-
 def _run_name(run: str) -> str:
     try:
         setting_of(run)
@@ -391,40 +388,23 @@ def summarise(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--settings", nargs="+", default=list(SETTINGS), type=_run_name, metavar="NAME[@SEED]",
-        help=f"settings to train, each optionally with its seed: {', '.join(SETTINGS)}",
+    parser = demo_runs_parser(
+        __doc__.split("\n")[0], SETTINGS, _run_name, default=list(SETTINGS),
+        run_dir="outputs/benchmarks/demo_teacher", out=RESULTS,
     )  # fmt: skip
-    parser.add_argument(
-        "--seeds", nargs="+", type=int, default=None,
-        help="train every setting once per seed (runs named setting@seed)",
-    )  # fmt: skip
-    parser.add_argument("--data_dir", default=None, help="demo corpus (default: the demo's)")
     parser.add_argument(
         "--epochs",
         type=float,
         default=None,
         help="default: the demo's teacher_epochs (a setting that sets its own keeps it)",
     )
-    parser.add_argument("--parallel", type=int, default=2, help="settings trained at once")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per setting")
-    parser.add_argument("--quick", action="store_true", help="the quick demo's tiny corpus")
-    parser.add_argument("--run_dir", default="outputs/benchmarks/demo_teacher")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    args.settings = run_names(args.settings, args.seeds)
-    for name in ("parallel", "threads"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1")
+    args = parse_demo_runs(parser, argv)
     if args.epochs is not None and args.epochs <= 0:
         parser.error("--epochs must be > 0")
 
     from hf_quads.data.synth import read_speakers
 
-    overrides: dict[str, Any] = {"quick": args.quick, "num_proc": args.parallel}
-    if args.data_dir:
-        overrides["data_dir"] = args.data_dir
+    overrides = demo_overrides(args)
     if args.epochs is not None:
         overrides["teacher_epochs"] = args.epochs
     demo = DemoArguments(**overrides)
@@ -433,9 +413,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.settings:
         corpus(setting_corpus(demo, setting_of(name)))
     jobs = [(name, demo, args.run_dir, args.threads) for name in args.settings]
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(processes=min(args.parallel, len(jobs))) as pool:
-        results = pool.map(run_setting, jobs, chunksize=1)
+    results = map_runs(run_setting, jobs, args.parallel)
     speaker_ids = {split: list(data[split]["speaker_id"]) for split in ("validation", "test")}
     summary = summarise(results, speaker_ids, read_speakers(demo.data_dir))
     write_result(

@@ -338,6 +338,76 @@ def prune_teacher(
     return student, summary
 
 
+def train_models(
+    args: DemoArguments,
+    splits: dict[str, Any],
+    extractor: Any,
+    out: Path,
+    timings: dict[str, float] | None = None,
+) -> tuple[list[tuple[str, Path, dict[str, Any]]], dict[str, Any]]:
+    """Steps 2-4: the teacher, the pruned and distilled fp32 student, one quantized
+    student per ``args.bits``, each saved under ``out``.
+
+    Returns ``(models, pruning)``: ``(name, directory, extra)`` per model, teacher first
+    (``extra`` holds a quantized student's ``bits``), and the pruning summary. Each
+    stage's wall time goes into ``timings``.
+    """
+    from transformers import AutoModelForAudioClassification
+
+    from .. import DistillQuantConfig, DistillQuantTrainer
+
+    timings = {} if timings is None else timings
+    with _stage(timings, "teacher"):
+        teacher = train_teacher(args, splits["train"], out / "runs" / "teacher")
+        teacher_dir = out / "teacher"
+        teacher.save_pretrained(teacher_dir)
+        extractor.save_pretrained(teacher_dir)
+
+    def train_and_save(student: Any, config: Any, save_dir: Path) -> Path:
+        trainer = DistillQuantTrainer(
+            model=student, teacher_model=teacher, args=config, train_dataset=splits["train"],
+            processing_class=extractor,
+        )  # fmt: skip
+        trainer.train()
+        trainer.save_model(str(save_dir))
+        return save_dir
+
+    with _stage(timings, "prune"):
+        student, pruning = prune_teacher(teacher, splits["validation"], args, out)
+
+    with _stage(timings, "distill"):
+        config = DistillQuantConfig(
+            **_training_args(out / "runs" / "distill", args, num_train_epochs=args.distill_epochs),
+            schedule="distill",
+            quant_method="none",
+            teacher_cache=True,
+            teacher_cache_dir=str(out / "runs" / "teacher_cache"),
+        )
+        fp32_dir = train_and_save(student, config, out / "student-fp32")
+
+    models: list[tuple[str, Path, dict[str, Any]]] = [
+        ("teacher", teacher_dir, {}),
+        ("student fp32", fp32_dir, {}),
+    ]
+    for bits, epochs in zip(args.bits, args.quant_epochs, strict=True):
+        with _stage(timings, f"quantize {bits}-bit"):
+            student = AutoModelForAudioClassification.from_pretrained(fp32_dir)
+            config = DistillQuantConfig(
+                **_training_args(
+                    out / "runs" / f"quant-{bits}bit",
+                    args,
+                    num_train_epochs=epochs,
+                    learning_rate=args.quant_learning_rate,
+                ),
+                schedule="quant",
+                quant_method=args.quant_method,
+                bits=bits,
+            )
+            save_dir = train_and_save(student, config, out / f"student-{bits}bit")
+            models.append((f"student {bits}-bit", save_dir, {"bits": bits}))
+    return models, pruning
+
+
 def predict_classifier(
     model_or_dir: Any, test: Any, batch_size: int = 128
 ) -> tuple[list[int], list[int]]:
@@ -488,8 +558,6 @@ def check_goals(rows: list[dict[str, Any]], bits: list[int], wall: float) -> dic
 # ----------------------------------------------------------------------------- the run
 def run_demo(args: DemoArguments) -> dict[str, Any]:
     """Run every step; returns (and writes) the results."""
-    from .. import DistillQuantConfig, DistillQuantTrainer
-
     start = time.perf_counter()
     torch.set_flush_denormal(True)
     torch.set_num_threads(args.threads)
@@ -502,59 +570,12 @@ def run_demo(args: DemoArguments) -> dict[str, Any]:
         extractor, splits = featurize_corpus(data, args)
         print({name: len(split) for name, split in splits.items()})
 
-    with _stage(timings, "teacher"):
-        teacher = train_teacher(args, splits["train"], out / "runs" / "teacher")
-        teacher_dir = out / "teacher"
-        teacher.save_pretrained(teacher_dir)
-        extractor.save_pretrained(teacher_dir)
-
-    def train_and_save(student: Any, config: Any, save_dir: Path) -> Path:
-        trainer = DistillQuantTrainer(
-            model=student, teacher_model=teacher, args=config, train_dataset=splits["train"],
-            processing_class=extractor,
-        )  # fmt: skip
-        trainer.train()
-        trainer.save_model(str(save_dir))
-        return save_dir
-
-    with _stage(timings, "prune"):
-        student, pruning = prune_teacher(teacher, splits["validation"], args, out)
-
-    with _stage(timings, "distill"):
-        config = DistillQuantConfig(
-            **_training_args(out / "runs" / "distill", args, num_train_epochs=args.distill_epochs),
-            schedule="distill",
-            quant_method="none",
-            teacher_cache=True,
-            teacher_cache_dir=str(out / "runs" / "teacher_cache"),
-        )
-        fp32_dir = train_and_save(student, config, out / "student-fp32")
-
-    quant_dirs: dict[int, Path] = {}
-    for bits, epochs in zip(args.bits, args.quant_epochs, strict=True):
-        with _stage(timings, f"quantize {bits}-bit"):
-            from transformers import AutoModelForAudioClassification
-
-            student = AutoModelForAudioClassification.from_pretrained(fp32_dir)
-            config = DistillQuantConfig(
-                **_training_args(
-                    out / "runs" / f"quant-{bits}bit",
-                    args,
-                    num_train_epochs=epochs,
-                    learning_rate=args.quant_learning_rate,
-                ),
-                schedule="quant",
-                quant_method=args.quant_method,
-                bits=bits,
-            )
-            quant_dirs[bits] = train_and_save(student, config, out / f"student-{bits}bit")
+    models, pruning = train_models(args, splits, extractor, out, timings)
 
     with _stage(timings, "evaluate"):
         from ..data.synth import read_speakers
         from ..metrics import classification_scores
 
-        models = [("teacher", teacher_dir, {}), ("student fp32", fp32_dir, {})]
-        models += [(f"student {b}-bit", d, {"bits": b}) for b, d in quant_dirs.items()]
         predictions = {}
         rows = []
         for name, directory, extra in models:
@@ -568,7 +589,8 @@ def run_demo(args: DemoArguments) -> dict[str, Any]:
     export: dict[str, Any] = {}
     if args.export_bits is not None:
         with _stage(timings, "export + card"):
-            export = _export_and_card(args, rows, quant_dirs[args.export_bits], data["test"], out)
+            export_dir = next(d for _, d, extra in models if extra.get("bits") == args.export_bits)
+            export = _export_and_card(args, rows, export_dir, data["test"], out)
 
     wall = time.perf_counter() - start
     table = format_table(rows)
@@ -689,5 +711,6 @@ __all__ = [
     "per_voice_accuracy",
     "predict_classifier",
     "run_demo",
+    "train_models",
     "voice_summary",
 ]
