@@ -73,7 +73,8 @@ bench-demo-teacher: $(VENV)/.installed
 	$(PY) benchmarks/demo_teacher.py
 
 # The demo's whole training (teacher, students at 32/8/4/2 bits) with three training seeds:
-# the record behind the README's per-seed student table. About 45 minutes on 2 cores.
+# the record behind the README's per-seed student table. About 30 minutes on 2 cores
+# (about 14 minutes a run, two at a time).
 bench-demo-student: $(VENV)/.installed
 	$(PY) benchmarks/demo_student.py --settings baseline --seeds 0 1 2
 

@@ -18,8 +18,8 @@ model's accuracy and drop over its seeds. The settings:
 Runs go in parallel processes of ``--threads`` torch threads each, so a run's stage
 times are those of one thread beside another run, not the demo's two threads.
 Run: ``python benchmarks/demo_student.py --settings baseline teacher_epochs_14
---seeds 0 1 2`` (writes benchmarks/results/demo_student.json; about 15 minutes per
-two runs on 2 cores), ``--quick`` for a smoke run on the quick demo's tiny corpus.
+--seeds 0 1 2`` (writes benchmarks/results/demo_student.json; about 14 minutes a
+run, two at a time on 2 cores), ``--quick`` for a smoke run on the quick demo's tiny corpus.
 """
 
 from __future__ import annotations
