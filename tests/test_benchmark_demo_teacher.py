@@ -171,7 +171,7 @@ def test_a_setting_changes_the_teachers_shape_and_epochs(bench):
     from hf_quads.recipes.demo import DemoArguments, build_classifier
 
     demo = DemoArguments()
-    assert (demo.heads, demo.teacher_epochs, demo.seconds, demo.trim_silence) == (2, 16, 2, True)
+    assert (demo.heads, demo.teacher_epochs, demo.seconds, demo.trim_silence) == (2, 14, 2, True)
     run = bench.setting_demo(demo, bench.setting_of("heads_4_10_epochs@1"))
     assert (run.heads, run.teacher_epochs, run.seed, run.seconds) == (4, 10, 1, 3)
     assert (run.data_dir, run.teacher_d_model) == (demo.data_dir, demo.teacher_d_model)

@@ -91,7 +91,7 @@ class DemoArguments:
     )
     teacher_d_model: int = field(default=64, metadata={"help": "teacher width"})
     teacher_layers: int = field(default=2, metadata={"help": "teacher encoder layers"})
-    teacher_epochs: float = field(default=16.0, metadata={"help": "teacher training epochs"})
+    teacher_epochs: float = field(default=14.0, metadata={"help": "teacher training epochs"})
     teacher_label_smoothing: float = field(
         default=0.1,
         metadata={"help": "label smoothing of the teacher's cross-entropy (better on new voices)"},
