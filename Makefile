@@ -68,12 +68,12 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/teacher_step.py
 
 # The demo teacher under other training settings (dev/test accuracy per voice): the record
-# behind the README's teacher section. About 2 hours on 2 cores (21 settings, two at a time).
+# behind benchmarks/README.md's teacher section. About 2 hours on 2 cores (22 settings, two at a time).
 bench-demo-teacher: $(VENV)/.installed
 	$(PY) benchmarks/demo_teacher.py
 
 # The demo's whole training (teacher, students at 32/8/4/2 bits) with three training seeds:
-# the record behind the README's per-seed student table. About 30 minutes on 2 cores
+# the record behind benchmarks/README.md's per-seed student table. About 30 minutes on 2 cores
 # (about 14 minutes a run, two at a time).
 bench-demo-student: $(VENV)/.installed
 	$(PY) benchmarks/demo_student.py --settings baseline --seeds 0 1 2

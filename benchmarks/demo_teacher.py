@@ -44,7 +44,7 @@ demo's corpus. Settings train in parallel processes of ``--threads`` torch threa
 each (on 2 cores, two 1-thread runs finish sooner than one 2-thread run after the
 other). ``--seeds 0 1 2`` trains every setting once per training seed (runs named
 ``setting@seed``): one setting moves by a few points with the seed alone, so a
-change is judged over several. This is the record behind the README's teacher section.
+change is judged over several. This is the record behind benchmarks/README.md's teacher section.
 Run: ``python benchmarks/demo_teacher.py`` (writes benchmarks/results/demo_teacher.json;
 about 14 minutes per two settings on 2 cores with the demo's corpus), ``--settings
 baseline echo`` for a subset, ``--quick`` for a smoke run on the quick demo's tiny corpus.

@@ -9,7 +9,7 @@ that the machine's drift hits them alike; the median round is reported. A short
 ``torch.profiler`` trace of each shape gives the share of CPU time spent in attention
 kernels (``scaled_dot_product`` / ``attention`` ops, forward and backward).
 
-This backs the README's statements on the teacher's step: attention's share of it,
+This backs benchmarks/README.md's statements on the teacher's step: attention's share of it,
 2 heads against 4, and what a shorter window saves. Run: ``python
 benchmarks/teacher_step.py`` (about 2 minutes on 2 cores; writes
 benchmarks/results/teacher_step.json); ``--quick`` for a smoke run.

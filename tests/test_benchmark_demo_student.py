@@ -1,5 +1,5 @@
 """benchmarks/demo_student.py: the demo's whole training per setting and seed, scored on
-both splits (the record behind the README's per-seed student table)."""
+both splits (the record behind benchmarks/README.md's per-seed student table)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The augmentation maths of benchmarks/demo_teacher.py (the record behind the README's
-"What it does not reach"): pure functions on Whisper-normalised log-mels."""
+"""The augmentation maths of benchmarks/demo_teacher.py (the record behind
+benchmarks/README.md's teacher section): pure functions on Whisper-normalised log-mels."""
 
 from __future__ import annotations
 
