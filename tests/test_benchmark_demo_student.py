@@ -23,6 +23,11 @@ def test_a_run_names_its_setting_and_training_seed(bench):
     assert run.data_dir == "data/x"
     assert bench.run_demo_args(demo, "distill_epochs_4").distill_epochs == 4.0
     assert bench.run_demo_args(demo, "baseline") == demo
+    # The record's 16-epoch runs (its "baseline" then) stay reproducible by name.
+    assert bench.run_demo_args(demo, "teacher_epochs_16@1").teacher_epochs == 16.0
+    assert (
+        demo.teacher_epochs == 14.0 == bench.run_demo_args(demo, "teacher_epochs_14").teacher_epochs
+    )
     for bad in (["--settings", "nope"], ["--settings", "baseline@x"], ["--parallel", "0"]):
         with pytest.raises(SystemExit):
             bench.main(bad)

@@ -185,6 +185,12 @@ def test_a_setting_changes_the_teachers_shape_and_epochs(bench):
     old = bench.setting_demo(demo, bench.SETTINGS["window_3s"])
     assert (old.seconds, old.teacher_epochs, old.trim_silence) == (3, 13, False)
     assert not bench.setting_demo(demo, bench.SETTINGS["untrimmed"]).trim_silence
+    # The trimmed-window records were taken with 16 epochs: epochs_16 reproduces their baseline.
+    sixteen = bench.setting_demo(demo, bench.SETTINGS["epochs_16"])
+    assert (sixteen.teacher_epochs, sixteen.seconds, sixteen.trim_silence) == (16, 2, True)
+    assert (
+        bench.setting_demo(demo, bench.SETTINGS["epochs_14"]).teacher_epochs == demo.teacher_epochs
+    )
 
 
 def test_runs_per_seed_name_their_setting_and_seed(bench, common):
